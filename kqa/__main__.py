@@ -1,0 +1,3 @@
+from kqa.cli import main
+
+main()

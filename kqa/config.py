@@ -1,0 +1,104 @@
+"""Pipeline configuration: one pydantic section per stage, loaded from `pipelines/*.yaml`.
+
+Every section forbids unknown keys, so a typo fails loudly instead of silently using a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kqa.errors import ConfigError
+from kqa.graph.config import GraphConfig
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(Section):
+    name: str = Field(
+        "smollm2-135m",
+        description="Short name from kqa.models (smollm2-135m, gemma3-270m, minilm-l6), a local folder, or a hub id.",
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="Weights dtype. float32 on CPU: bf16 matmuls are slow on most CPUs."
+    )
+    device: str = Field("cpu", description="torch device string, e.g. 'cpu' or 'cuda:0'.")
+
+
+class ScorerConfig(Section):
+    mode: Literal["sum", "mean"] = Field(
+        "mean",
+        description="sum: total log-likelihood of the choice; mean: per-token average (length-normalized).",
+    )
+    template: str = Field(
+        "Question: {question}\nAnswer:",
+        description="Prompt before each choice; must contain {question}.",
+    )
+    batch_size: int = Field(10, gt=0, description="Sequences per forward pass (choices of several questions).")
+    max_length: int = Field(512, gt=8, description="Prompts longer than this are cut from the left.")
+
+    @field_validator("template")
+    @classmethod
+    def _has_question_slot(cls, value: str) -> str:
+        if "{question}" not in value:
+            raise ValueError("must contain the placeholder {question}")
+        return value
+
+
+class DataConfig(Section):
+    source: str = Field("csqa:validation", description="Packaged set name or a JSONL path.")
+    limit: int | None = Field(200, gt=0, description="Evaluate the first N questions; null for all.")
+    skip_invalid: bool = Field(False, description="Skip and count malformed records instead of failing.")
+
+
+class PipelineConfig(Section):
+    name: str = "default"
+    model: ModelConfig = ModelConfig()
+    scorer: ScorerConfig = ScorerConfig()
+    data: DataConfig = DataConfig()
+    graph: GraphConfig = GraphConfig()
+
+
+def load_config(source: str | Path | dict | PipelineConfig | None = None) -> PipelineConfig:
+    """Build a PipelineConfig from a YAML path, a dict, an existing config, or None (defaults)."""
+    if isinstance(source, PipelineConfig):
+        return source
+    if source is None:
+        return PipelineConfig()
+    where = "config"
+    if isinstance(source, (str, Path)):
+        where = str(source)
+        source = _read_yaml(Path(source))
+    try:
+        return PipelineConfig.model_validate(source)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {format_validation_error(exc)}") from None
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}.")
+    return data
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: `section.key`: rule (got value)."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "<root>"
+        rule = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            rule = "unknown key (check the spelling; see the section's fields in kqa/config.py)"
+        lines.append(f"`{key}`: {rule} (got {err.get('input')!r})")
+    return "; ".join(lines)

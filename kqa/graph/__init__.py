@@ -1,0 +1,1 @@
+"""Knowledge graph: extraction from text with spaCy, a crash-safe store, importers (WordNet, ConceptNet)."""

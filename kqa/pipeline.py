@@ -1,0 +1,72 @@
+"""KQAPipeline: the Python API. Question -> (retriever, later) -> reader -> Prediction."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from tqdm.auto import tqdm
+
+from kqa.config import PipelineConfig, load_config
+from kqa.scoring import CausalLMScorer
+from kqa.types import ChoiceScore, Prediction, Question
+
+logger = logging.getLogger(__name__)
+
+
+class Reader(Protocol):
+    """Anything that scores the choices of questions (tests pass fakes)."""
+
+    name: str
+
+    def run(self, questions: Sequence[Question]) -> list[tuple[float, ...]]: ...
+
+
+class KQAPipeline:
+    """Answer multiple-choice questions; every Prediction carries per-choice scores and evidence."""
+
+    def __init__(self, config: PipelineConfig, reader: Reader):
+        self.config = config
+        self.reader = reader
+
+    @classmethod
+    def from_config(cls, source: str | Path | dict | PipelineConfig | None = None) -> KQAPipeline:
+        """Build from a YAML path, a dict, a PipelineConfig, or None for the packaged defaults."""
+        config = load_config(source)
+        return cls(config, CausalLMScorer(config.model, config.scorer))
+
+    @property
+    def model_name(self) -> str:
+        return self.reader.name
+
+    def answer(self, question: Question) -> Prediction:
+        return self.answer_batch([question], progress=False)[0]
+
+    def answer_batch(self, questions: Sequence[Question], *, progress: bool = True, chunk: int = 8) -> list[Prediction]:
+        """Answer in chunks of `chunk` questions; latency is the chunk's wall time divided among its questions."""
+        predictions: list[Prediction] = []
+        bar = tqdm(total=len(questions), desc="answering", unit="q", disable=not progress or len(questions) < 2)
+        for start in range(0, len(questions), chunk):
+            part = questions[start : start + chunk]
+            began = time.perf_counter()
+            scores = self.reader.run(part)
+            each = (time.perf_counter() - began) / len(part)
+            predictions.extend(_predict(q, s, each) for q, s in zip(part, scores))
+            bar.update(len(part))
+        bar.close()
+        return predictions
+
+
+def _predict(question: Question, scores: tuple[float, ...], latency: float) -> Prediction:
+    probs = torch.softmax(torch.tensor(scores, dtype=torch.float64), dim=0).tolist()
+    choices = tuple(
+        ChoiceScore(label=c.label, text=c.text, score=s, probability=p)
+        for c, s, p in zip(question.choices, scores, probs)
+    )
+    # ties go to the first choice, so results never depend on float noise ordering
+    best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+    return Prediction(question.id, choices[best].label, choices, gold=question.answer, latency_s=latency)

@@ -1,0 +1,109 @@
+"""Frozen dataclasses passed between stages. No string-keyed dicts cross a stage boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Choice:
+    label: str  # "A".."E" in CSQA
+    text: str
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    stem: str
+    choices: tuple[Choice, ...]
+    answer: str | None = None  # gold label; None when unknown (e.g. `kqa ask`)
+    concept: str | None = None  # CSQA's `question_concept`, kept for per-concept metrics
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(c.label for c in self.choices)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a fact came from: a document (content hash + sentence) or an importer (e.g. "wordnet")."""
+
+    source: str
+    sentence: str = ""
+    extractor: str = ""
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True)
+class Fact:
+    head: str
+    relation: str
+    tail: str
+    text: str  # verbalized form, e.g. "a fish is located at an aquarium"
+    score: float = 0.0
+    provenance: tuple[Provenance, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChoiceScore:
+    label: str
+    text: str
+    score: float  # the scorer's number (higher is better); its meaning depends on the scoring mode
+    probability: float  # softmax of `score` over the question's choices
+    evidence: tuple[Fact, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prediction:
+    question_id: str
+    label: str  # predicted choice label
+    choices: tuple[ChoiceScore, ...]
+    gold: str | None = None
+    latency_s: float = 0.0
+
+    @property
+    def correct(self) -> bool | None:
+        return None if self.gold is None else self.label == self.gold
+
+    @property
+    def evidence(self) -> tuple[Fact, ...]:
+        return tuple(f for c in self.choices for f in c.evidence)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form used by `--json` output and predictions.jsonl."""
+        return {
+            "id": self.question_id,
+            "gold": self.gold,
+            "predicted": self.label,
+            "correct": self.correct,
+            "latency_s": round(self.latency_s, 6),
+            "choices": [
+                {
+                    "label": c.label,
+                    "text": c.text,
+                    "score": c.score,
+                    "probability": c.probability,
+                    "evidence": [_fact_dict(f) for f in c.evidence],
+                }
+                for c in self.choices
+            ],
+        }
+
+
+def _fact_dict(fact: Fact) -> dict:
+    return {
+        "head": fact.head,
+        "relation": fact.relation,
+        "tail": fact.tail,
+        "text": fact.text,
+        "score": fact.score,
+        "provenance": [p.__dict__ for p in fact.provenance],
+    }
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Questions read from one source, plus what `--skip-invalid` skipped and why."""
+
+    questions: tuple[Question, ...]
+    skipped: tuple[str, ...] = field(default=())  # one message per skipped record

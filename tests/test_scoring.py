@@ -1,0 +1,57 @@
+"""The causal-LM scorer against an obviously-correct reference: one unpadded forward per (question, choice)."""
+
+import pytest
+import torch
+
+from kqa.config import ModelConfig, ScorerConfig
+from kqa.data import question_from_text
+from kqa.scoring import CausalLMScorer
+
+QUESTIONS = [
+    question_from_text("Where would you keep a live fish?", ["aquarium", "desert sand dune", "oven"], "q1"),
+    question_from_text("What do you use to cut paper?", ["scissors", "a spoon", "water", "the moon"], "q2"),
+]
+
+
+def make_scorer(model, tokenizer, **scorer):
+    return CausalLMScorer(ModelConfig(name="tiny"), ScorerConfig(**scorer), model=model, tokenizer=tokenizer)
+
+
+def reference_loglik(model, ids: tuple[int, ...], n_cont: int) -> float:
+    """Sum of log p(token | prefix) over the last n_cont tokens, from one plain forward pass."""
+    tensor = torch.tensor([ids])
+    with torch.no_grad():
+        logprobs = torch.log_softmax(model(input_ids=tensor).logits[0, :-1], dim=-1)
+    token_lp = logprobs.gather(-1, tensor[0, 1:, None])[:, 0]
+    return token_lp[-n_cont:].sum().item()
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean"])
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_batched_left_padded_scores_equal_the_naive_loop(tiny_llama, minilm_tokenizer, mode, batch_size):
+    scorer = make_scorer(tiny_llama, minilm_tokenizer, mode=mode, batch_size=batch_size)
+    scores = scorer.run(QUESTIONS)
+    for question, per_choice in zip(QUESTIONS, scores):
+        assert len(per_choice) == len(question.choices)
+        for choice, got in zip(question.choices, per_choice):
+            enc = scorer.encode(question.stem, choice.text)
+            expected = reference_loglik(tiny_llama, enc.ids, enc.n_cont)
+            if mode == "mean":
+                expected /= enc.n_cont
+            assert got == pytest.approx(expected, abs=1e-4)
+
+
+def test_mean_and_sum_differ_for_multi_token_choices(tiny_llama, minilm_tokenizer):
+    sums = make_scorer(tiny_llama, minilm_tokenizer, mode="sum").run(QUESTIONS[:1])[0]
+    means = make_scorer(tiny_llama, minilm_tokenizer, mode="mean").run(QUESTIONS[:1])[0]
+    assert sums[1] != pytest.approx(means[1])  # "desert sand dune" has several tokens
+    assert sums[1] < means[1]  # log-probs are negative: the sum is lower than the per-token mean
+
+
+def test_long_prompts_are_cut_from_the_left_and_keep_the_choice(tiny_llama, minilm_tokenizer):
+    scorer = make_scorer(tiny_llama, minilm_tokenizer, max_length=16)
+    enc = scorer.encode("word " * 100 + "where?", "desert sand dune")
+    assert len(enc.ids) == 16
+    cont = minilm_tokenizer(" desert sand dune", add_special_tokens=False)["input_ids"]
+    assert list(enc.ids[-enc.n_cont:]) == cont
+    assert scorer.run([question_from_text("word " * 300 + "?", ["a", "b"])])  # no position overflow
