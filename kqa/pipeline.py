@@ -13,17 +13,23 @@ from tqdm.auto import tqdm
 
 from kqa.config import PipelineConfig, load_config
 from kqa.scoring import CausalLMScorer
-from kqa.types import ChoiceScore, Prediction, Question
+from kqa.types import ChoiceScore, Evidence, Prediction, Question
 
 logger = logging.getLogger(__name__)
 
 
 class Reader(Protocol):
-    """Anything that scores the choices of questions (tests pass fakes)."""
+    """Anything that scores the choices of questions, optionally reading retrieved facts (tests pass fakes)."""
 
     name: str
 
-    def run(self, questions: Sequence[Question]) -> list[tuple[float, ...]]: ...
+    def run(self, questions: Sequence[Question], evidence: Sequence[Evidence] | None = None) -> list[tuple[float, ...]]: ...
+
+
+class Retriever(Protocol):
+    """Anything that finds facts for each choice of a question."""
+
+    def run(self, question: Question) -> Evidence: ...
 
 
 class KQAPipeline:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from kqa.config import ModelConfig, ScorerConfig
-from kqa.types import Question
+from kqa.types import Evidence, Question
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class CausalLMScorer:
         self.model.eval()
         logger.info("loaded %s from %s", self.model_config.name, path)
 
-    def run(self, questions: Sequence[Question]) -> list[tuple[float, ...]]:
+    def run(self, questions: Sequence[Question], evidence: Sequence[Evidence] | None = None) -> list[tuple[float, ...]]:
         """Scores per question, one per choice, in choice order (higher is better)."""
         self.warm_up()
         pairs = [self.encode(q.stem, c.text) for q in questions for c in q.choices]

@@ -40,8 +40,21 @@ class Fact:
     relation: str
     tail: str
     text: str  # verbalized form, e.g. "a fish is located at an aquarium"
-    score: float = 0.0
+    score: float = 0.0  # retrieval score (higher is more relevant)
     provenance: tuple[Provenance, ...] = ()
+    attribution: float | None = None  # leave-one-out effect on the chosen answer's score, when explained
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Facts retrieved for one question: one tuple per answer choice, aligned with `question.choices`."""
+
+    question_id: str
+    per_choice: tuple[tuple[Fact, ...], ...]
+
+    @classmethod
+    def empty(cls, question: "Question") -> "Evidence":
+        return cls(question.id, tuple(() for _ in question.choices))
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,7 @@ def _fact_dict(fact: Fact) -> dict:
         "text": fact.text,
         "score": fact.score,
         "provenance": [p.__dict__ for p in fact.provenance],
+        "attribution": fact.attribution,
     }
 
 

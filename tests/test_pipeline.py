@@ -15,7 +15,7 @@ class FakeReader:
         self.by_label = by_label
         self.calls = 0
 
-    def run(self, questions):
+    def run(self, questions, evidence=None):
         self.calls += 1
         return [tuple(self.by_label[c.label] for c in q.choices) for q in questions]
 
