@@ -17,6 +17,7 @@ app = typer.Typer(help="kqa: knowledge-augmented commonsense question answering.
 
 PipelineOpt = Annotated[Optional[Path], typer.Option("--pipeline", "-p", help="Pipeline YAML (default: packaged defaults).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
+GraphOpt = Annotated[Optional[Path], typer.Option("--graph", "-g", help="Graph folder (overrides the pipeline's graph.path).")]
 
 
 @app.callback()
@@ -30,20 +31,24 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question text.")],
     choices: Annotated[str, typer.Option("--choices", "-c", help="Answer choices separated by '|', e.g. 'a|b|c'.")],
     pipeline: PipelineOpt = None,
+    graph: GraphOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Answer one multiple-choice question."""
+    """Answer one multiple-choice question (with evidence when the pipeline has a graph)."""
     from kqa.data import question_from_text
     from kqa.pipeline import KQAPipeline
 
     texts = [c.strip() for c in choices.split("|") if c.strip()]
-    prediction = KQAPipeline.from_config(pipeline).answer(question_from_text(question, texts))
+    prediction = KQAPipeline.from_config(pipeline, graph=graph).answer(question_from_text(question, texts))
     if as_json:
         _print_json(prediction.to_dict())
         return
     for choice in prediction.choices:
         mark = "->" if choice.label == prediction.label else "  "
         typer.echo(f"{mark} {choice.label}. {choice.text:<30} p={choice.probability:.3f}  score={choice.score:.4f}")
+        for fact in choice.evidence:
+            source = fact.provenance[0].source[:12] if fact.provenance else "?"
+            typer.echo(f"       {fact.score:.2f}  {fact.text}   [{fact.relation}, {fact.origin}, {source}]")
 
 
 @app.command("eval")
@@ -53,6 +58,7 @@ def eval_(
     limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="First N questions only.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write predictions.jsonl and metrics.json here.")] = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Skip and count malformed records.")] = False,
+    graph: GraphOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate a pipeline on a multiple-choice question set and print its accuracy."""
@@ -61,7 +67,7 @@ def eval_(
     from kqa.pipeline import KQAPipeline
 
     loaded = load_questions(data, skip_invalid=skip_invalid, limit=limit)
-    report = Evaluator(KQAPipeline.from_config(pipeline), out, progress=not as_json).run(loaded, source=data)
+    report = Evaluator(KQAPipeline.from_config(pipeline, graph=graph), out, progress=not as_json).run(loaded, source=data)
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -87,6 +93,64 @@ def validate(
             typer.echo(f"  {problem}")
     if loaded.skipped:
         raise typer.Exit(1)
+
+
+from kqa.graph.cli import app as graph_app  # noqa: E402  (sub-apps are mounted after the root app exists)
+
+app.add_typer(graph_app, name="graph")
+index_app = typer.Typer(help="The dense fact index kept beside a graph.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+
+@index_app.command("build")
+def index_build(
+    graph: Annotated[Path, typer.Option("--graph", "-g", help="Graph folder; the index goes to GRAPH/index.")],
+    factory: Annotated[str, typer.Option(help="FAISS factory string: Flat, HNSW32,Flat, IVF256,Flat, ...")] = "Flat",
+    embedder: Annotated[str, typer.Option(help="sentence-transformers model: short name, path or hub id.")] = "minilm-l6",
+    as_json: JsonOpt = False,
+) -> None:
+    """Embed every fact of a graph and write a FAISS index with its manifest beside it."""
+    from dataclasses import asdict
+
+    from kqa.retrieval.index import IndexConfig
+    from kqa.retrieval.service import build_index
+
+    manifest = build_index(graph, _validated(IndexConfig, factory=factory, embedder=embedder), progress=not as_json)
+    if as_json:
+        _print_json(asdict(manifest))
+    else:
+        typer.echo(f"indexed {manifest.count} facts ({manifest.factory}, {manifest.embedder}, dim {manifest.dimension})")
+
+
+@app.command()
+def link(
+    text: Annotated[str, typer.Argument(help="Any text: a question or an answer choice.")],
+    graph: Annotated[Path, typer.Option("--graph", "-g", help="Graph folder whose concepts are matched.")],
+    spacy_model: Annotated[str, typer.Option(help="spaCy pipeline: short name, package or path.")] = "en-core-web-sm",
+    as_json: JsonOpt = False,
+) -> None:
+    """Show which graph concepts a text mentions."""
+    from kqa.retrieval.service import link_text
+
+    concepts = link_text(graph, text, spacy_model)
+    if as_json:
+        _print_json({"text": text, "concepts": concepts})
+        return
+    for c in concepts:
+        typer.echo(f"{c['name']:<30} <- {c['text']!r} [{c['start']}:{c['end']}] ({c['source']})")
+
+
+def _validated(section, **values):
+    """Build a config section from CLI values, reporting bad ones like a bad YAML key."""
+    from pydantic import ValidationError
+
+    from kqa.config import format_validation_error
+    from kqa.errors import ConfigError
+
+    try:
+        return section(**values)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
 
 
 def _print_json(obj: dict) -> None:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kqa.errors import ConfigError
 from kqa.graph.config import GraphConfig
+from kqa.retrieval.config import RetrievalConfig
 
 
 class Section(BaseModel):
@@ -31,13 +32,21 @@ class ModelConfig(Section):
 
 
 class ScorerConfig(Section):
-    mode: Literal["sum", "mean"] = Field(
+    mode: Literal["sum", "mean", "pmi"] = Field(
         "mean",
-        description="sum: total log-likelihood of the choice; mean: per-token average (length-normalized).",
+        description="sum: total log-likelihood of the choice; mean: per-token average (length-normalized); "
+        "pmi: log p(choice | prompt) - log p(choice | neutral prompt), the neutral prompt keeping the facts prefix.",
     )
     template: str = Field(
         "Question: {question}\nAnswer:",
         description="Prompt before each choice; must contain {question}.",
+    )
+    neutral_template: str = Field("Answer:", description="The prompt whose likelihood PMI divides by.")
+    use_facts: bool = Field(False, description="Prepend retrieved facts (all choices' evidence) to the prompt.")
+    max_facts: int = Field(10, ge=0, description="Facts kept in the prompt, best-scored first.")
+    facts_template: str = Field("Facts: {facts}\n", description="How the facts block is written; needs {facts}.")
+    shared_prefix: bool = Field(
+        True, description="Run the shared prompt once and score each choice from its KV cache (same scores, faster)."
     )
     batch_size: int = Field(10, gt=0, description="Sequences per forward pass (choices of several questions).")
     max_length: int = Field(512, gt=8, description="Prompts longer than this are cut from the left.")
@@ -47,6 +56,13 @@ class ScorerConfig(Section):
     def _has_question_slot(cls, value: str) -> str:
         if "{question}" not in value:
             raise ValueError("must contain the placeholder {question}")
+        return value
+
+    @field_validator("facts_template")
+    @classmethod
+    def _has_facts_slot(cls, value: str) -> str:
+        if "{facts}" not in value:
+            raise ValueError("must contain the placeholder {facts}")
         return value
 
 
@@ -62,6 +78,7 @@ class PipelineConfig(Section):
     scorer: ScorerConfig = ScorerConfig()
     data: DataConfig = DataConfig()
     graph: GraphConfig = GraphConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
 
 
 def load_config(source: str | Path | dict | PipelineConfig | None = None) -> PipelineConfig:

@@ -35,15 +35,27 @@ class Retriever(Protocol):
 class KQAPipeline:
     """Answer multiple-choice questions; every Prediction carries per-choice scores and evidence."""
 
-    def __init__(self, config: PipelineConfig, reader: Reader):
+    def __init__(self, config: PipelineConfig, reader: Reader, retriever: Retriever | None = None):
         self.config = config
         self.reader = reader
+        self.retriever = retriever
 
     @classmethod
-    def from_config(cls, source: str | Path | dict | PipelineConfig | None = None) -> KQAPipeline:
-        """Build from a YAML path, a dict, a PipelineConfig, or None for the packaged defaults."""
+    def from_config(cls, source: str | Path | dict | PipelineConfig | None = None, *,
+                    graph: str | Path | None = None) -> KQAPipeline:
+        """Build from a YAML path, a dict, a PipelineConfig, or None for the packaged defaults.
+
+        `graph` overrides the config's `graph.path` (the CLI's --graph); with a graph, answers carry evidence.
+        """
         config = load_config(source)
-        return cls(config, CausalLMScorer(config.model, config.scorer))
+        if graph is not None:
+            config = config.model_copy(update={"graph": config.graph.model_copy(update={"path": str(graph)})})
+        retriever = None
+        if config.graph.path:
+            from kqa.retrieval.retriever import FactRetriever
+
+            retriever = FactRetriever.from_graph(config.graph.path, config.graph.spacy_model, config.retrieval)
+        return cls(config, CausalLMScorer(config.model, config.scorer), retriever)
 
     @property
     def model_name(self) -> str:
@@ -59,19 +71,20 @@ class KQAPipeline:
         for start in range(0, len(questions), chunk):
             part = questions[start : start + chunk]
             began = time.perf_counter()
-            scores = self.reader.run(part)
+            evidence = [self.retriever.run(q) for q in part] if self.retriever else [Evidence.empty(q) for q in part]
+            scores = self.reader.run(part, evidence if self.retriever else None)
             each = (time.perf_counter() - began) / len(part)
-            predictions.extend(_predict(q, s, each) for q, s in zip(part, scores))
+            predictions.extend(_predict(q, s, e, each) for q, s, e in zip(part, scores, evidence))
             bar.update(len(part))
         bar.close()
         return predictions
 
 
-def _predict(question: Question, scores: tuple[float, ...], latency: float) -> Prediction:
+def _predict(question: Question, scores: tuple[float, ...], evidence: Evidence, latency: float) -> Prediction:
     probs = torch.softmax(torch.tensor(scores, dtype=torch.float64), dim=0).tolist()
     choices = tuple(
-        ChoiceScore(label=c.label, text=c.text, score=s, probability=p)
-        for c, s, p in zip(question.choices, scores, probs)
+        ChoiceScore(label=c.label, text=c.text, score=s, probability=p, evidence=facts)
+        for c, s, p, facts in zip(question.choices, scores, probs, evidence.per_choice)
     )
     # ties go to the first choice, so results never depend on float noise ordering
     best = max(range(len(scores)), key=lambda i: (scores[i], -i))

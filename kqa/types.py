@@ -43,6 +43,8 @@ class Fact:
     score: float = 0.0  # retrieval score (higher is more relevant)
     provenance: tuple[Provenance, ...] = ()
     attribution: float | None = None  # leave-one-out effect on the chosen answer's score, when explained
+    origin: str = ""  # how it was found: "direct" | "two-hop" | "choice" (graph paths) | "dense" | "control"
+    id: str = ""  # the graph's triple id, when it came from a graph
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Evidence:
 
     question_id: str
     per_choice: tuple[tuple[Fact, ...], ...]
+    question_concepts: tuple[str, ...] = ()  # linked concepts, kept for per-question metrics
+    choice_concepts: tuple[tuple[str, ...], ...] = ()
 
     @classmethod
     def empty(cls, question: "Question") -> "Evidence":
@@ -112,6 +116,8 @@ def _fact_dict(fact: Fact) -> dict:
         "score": fact.score,
         "provenance": [p.__dict__ for p in fact.provenance],
         "attribution": fact.attribution,
+        "origin": fact.origin,
+        "id": fact.id,
     }
 
 

@@ -6,6 +6,7 @@ import torch
 from kqa.config import ModelConfig, ScorerConfig
 from kqa.data import question_from_text
 from kqa.scoring import CausalLMScorer
+from kqa.types import Evidence, Fact
 
 QUESTIONS = [
     question_from_text("Where would you keep a live fish?", ["aquarium", "desert sand dune", "oven"], "q1"),
@@ -27,14 +28,15 @@ def reference_loglik(model, ids: tuple[int, ...], n_cont: int) -> float:
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean"])
-@pytest.mark.parametrize("batch_size", [1, 3, 16])
-def test_batched_left_padded_scores_equal_the_naive_loop(tiny_llama, minilm_tokenizer, mode, batch_size):
-    scorer = make_scorer(tiny_llama, minilm_tokenizer, mode=mode, batch_size=batch_size)
+@pytest.mark.parametrize("batch_size,shared_prefix", [(1, False), (3, False), (16, False), (16, True)])
+def test_batched_and_shared_prefix_scores_equal_the_naive_loop(tiny_llama, minilm_tokenizer, mode, batch_size,
+                                                                shared_prefix):
+    scorer = make_scorer(tiny_llama, minilm_tokenizer, mode=mode, batch_size=batch_size, shared_prefix=shared_prefix)
     scores = scorer.run(QUESTIONS)
     for question, per_choice in zip(QUESTIONS, scores):
         assert len(per_choice) == len(question.choices)
         for choice, got in zip(question.choices, per_choice):
-            enc = scorer.encode(question.stem, choice.text)
+            enc = scorer.encode(scorer.config.template.format(question=question.stem), choice.text)
             expected = reference_loglik(tiny_llama, enc.ids, enc.n_cont)
             if mode == "mean":
                 expected /= enc.n_cont
@@ -51,7 +53,43 @@ def test_mean_and_sum_differ_for_multi_token_choices(tiny_llama, minilm_tokenize
 def test_long_prompts_are_cut_from_the_left_and_keep_the_choice(tiny_llama, minilm_tokenizer):
     scorer = make_scorer(tiny_llama, minilm_tokenizer, max_length=16)
     enc = scorer.encode("word " * 100 + "where?", "desert sand dune")
+    assert scorer.config.shared_prefix
     assert len(enc.ids) == 16
     cont = minilm_tokenizer(" desert sand dune", add_special_tokens=False)["input_ids"]
     assert list(enc.ids[-enc.n_cont:]) == cont
     assert scorer.run([question_from_text("word " * 300 + "?", ["a", "b"])])  # no position overflow
+
+
+def evidence_for(question, texts):
+    facts = tuple(Fact("h", "RelatedTo", "t", text, score=1.0 - i / 10) for i, text in enumerate(texts))
+    return Evidence(question.id, tuple(facts for _ in question.choices))
+
+
+def test_facts_prefix_is_shared_best_first_and_capped(tiny_llama, minilm_tokenizer):
+    scorer = make_scorer(tiny_llama, minilm_tokenizer, use_facts=True, max_facts=2)
+    evidence = evidence_for(QUESTIONS[0], ["fish live in water", "an aquarium holds water", "ovens are hot"])
+    assert scorer.facts_prefix(evidence) == "Facts: fish live in water. an aquarium holds water.\n"
+    assert scorer.facts_prefix(Evidence.empty(QUESTIONS[0])) == ""
+
+
+@pytest.mark.parametrize("shared_prefix", [False, True])
+def test_pmi_divides_by_the_neutral_prompt_with_the_same_facts(tiny_llama, minilm_tokenizer, shared_prefix):
+    evidence = [evidence_for(q, ["fish live in water", "scissors cut paper"]) for q in QUESTIONS]
+    pmi = make_scorer(tiny_llama, minilm_tokenizer, mode="pmi", use_facts=True, shared_prefix=shared_prefix)
+    scores = pmi.run(QUESTIONS, evidence)
+    for question, ev, per_choice in zip(QUESTIONS, evidence, scores):
+        prefix = pmi.facts_prefix(ev)
+        for choice, got in zip(question.choices, per_choice):
+            cond = pmi.encode(prefix + pmi.config.template.format(question=question.stem), choice.text)
+            neutral = pmi.encode(prefix + "Answer:", choice.text)
+            expected = reference_loglik(tiny_llama, cond.ids, cond.n_cont) - reference_loglik(
+                tiny_llama, neutral.ids, neutral.n_cont)
+            assert got == pytest.approx(expected, abs=1e-4)
+
+
+def test_facts_change_scores_only_when_enabled(tiny_llama, minilm_tokenizer):
+    evidence = [evidence_for(QUESTIONS[0], ["fish live in water"])]
+    plain = make_scorer(tiny_llama, minilm_tokenizer).run(QUESTIONS[:1], evidence)
+    ignored = make_scorer(tiny_llama, minilm_tokenizer).run(QUESTIONS[:1])
+    used = make_scorer(tiny_llama, minilm_tokenizer, use_facts=True).run(QUESTIONS[:1], evidence)
+    assert plain == ignored and used != plain

