@@ -1,0 +1,1 @@
+"""Knowledge retrieval: link text to graph concepts, walk graph paths, search verbalized facts with FAISS."""

@@ -1,0 +1,28 @@
+"""Edges as retrievable facts: which edges are indexed, and their verbalized text with provenance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from kqa.graph.model import ACTIVE, Edge
+from kqa.retrieval.verbalize import verbalize
+from kqa.types import Fact
+
+
+def is_retrievable(edge: Edge) -> bool:
+    """Quarantined or otherwise flagged edges stay in the store but are never retrieved."""
+    return edge.status == ACTIVE
+
+
+def edge_fact(edge: Edge, score: float = 0.0, origin: str = "") -> Fact:
+    return Fact(edge.head, edge.relation, edge.tail, verbalize(edge.head, edge.relation, edge.tail), score,
+                edge.supports, origin=origin, id=edge.id)
+
+
+def retrievable(edges: Iterable[Edge]) -> tuple[list[str], list[str]]:
+    """(ids, texts) of every retrievable edge, in a stable order."""
+    ids, texts = [], []
+    for edge in sorted((e for e in edges if is_retrievable(e)), key=lambda e: e.id):
+        ids.append(edge.id)
+        texts.append(verbalize(edge.head, edge.relation, edge.tail))
+    return ids, texts

@@ -1,0 +1,135 @@
+"""Link question and choice text to graph concepts.
+
+Candidates are lemma n-grams (up to `max_ngram` tokens), noun chunks and named entities, normalized the way the graph
+normalizes concepts (lowercase lemmas, determiners and stop words stripped). A candidate links when the graph's
+vocabulary holds it; spans made only of stop words are dropped; overlapping matches keep the longest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kqa.types import Question
+
+
+class LinkingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_ngram: int = Field(3, ge=1, le=6, description="Longest lemma n-gram tried against the vocabulary.")
+    head_fallback: bool = Field(
+        True, description="When a choice links to nothing as a whole, try its syntactic head word alone."
+    )
+
+
+@dataclass(frozen=True)
+class LinkedConcept:
+    name: str  # the graph concept
+    text: str  # the span it was read from
+    start: int  # character offsets in the text
+    end: int
+    source: str  # "ngram" | "chunk" | "entity" | "head"
+
+
+@dataclass(frozen=True)
+class Linking:
+    """Concepts of a question and of each of its choices (aligned with question.choices)."""
+
+    question: tuple[LinkedConcept, ...]
+    choices: tuple[tuple[LinkedConcept, ...], ...]
+
+
+class ConceptLinker:
+    """Find the graph concepts mentioned in a question and its choices."""
+
+    def __init__(self, vocabulary: Collection[str], nlp, config: LinkingConfig = LinkingConfig()):
+        self.vocabulary = vocabulary
+        self.nlp = nlp
+        self.config = config
+
+    def run(self, question: Question) -> Linking:
+        stem_doc = self.nlp(question.stem)
+        # choices are short: the parser and NER add little there and cost most of the time
+        disabled = [p for p in ("parser", "ner") if p in self.nlp.pipe_names]
+        choice_docs = list(self.nlp.pipe([c.text for c in question.choices], disable=disabled))
+        return Linking(self.link_doc(stem_doc), tuple(self.link_doc(d, whole=True) for d in choice_docs))
+
+    def link_text(self, text: str) -> tuple[LinkedConcept, ...]:
+        return self.link_doc(self.nlp(text))
+
+    def link_doc(self, doc, whole: bool = False) -> tuple[LinkedConcept, ...]:
+        found = self._ngrams(doc) + self._spans(doc)
+        if whole and (name := self._lookup(doc[:])) and not any(f.name == name for f in found):
+            found.append(LinkedConcept(name, doc.text, 0, len(doc.text), "chunk"))
+        chosen = _longest_non_overlapping(found)
+        if whole and not chosen and self.config.head_fallback:
+            chosen = self._head(doc)
+        return tuple(sorted(chosen, key=lambda c: c.start))
+
+    def _ngrams(self, doc) -> list[LinkedConcept]:
+        out = []
+        for n in range(self.config.max_ngram, 0, -1):
+            for start in range(0, len(doc) - n + 1):
+                span = doc[start : start + n]
+                trimmed = _trim(span)  # stop-word-only spans vanish; "a live fish" is found as "live fish"
+                if trimmed is None or len(trimmed) != n:
+                    continue
+                if name := self._lookup(span):
+                    out.append(LinkedConcept(name, span.text, span.start_char, span.end_char, "ngram"))
+        return out
+
+    def _spans(self, doc) -> list[LinkedConcept]:
+        spans = [(s, "entity") for s in doc.ents]
+        if doc.has_annotation("DEP"):
+            spans += [(s, "chunk") for s in doc.noun_chunks]
+        out = []
+        for span, source in spans:
+            span = _trim(span)  # "a live fish" -> "live fish": offsets point at what linked
+            if span is not None and (name := self._lookup(span)):
+                out.append(LinkedConcept(name, span.text, span.start_char, span.end_char, source))
+        return out
+
+    def _head(self, doc) -> list[LinkedConcept]:
+        content = [t for t in doc if not (t.is_stop or t.is_punct or t.is_space)]
+        for token in reversed(content):  # English noun phrases end in their head: "department store" -> store
+            if name := self._lookup(doc[token.i : token.i + 1]):
+                return [LinkedConcept(name, token.text, token.idx, token.idx + len(token.text), "head")]
+        return []
+
+    def _lookup(self, span) -> str | None:
+        for key in _keys(span):
+            if key in self.vocabulary:
+                return key
+        return None
+
+
+def _trim(span):
+    """The span without leading determiners/stop words and trailing stop words or punctuation; None if empty."""
+    start, end = span.start, span.end
+    doc = span.doc
+    while start < end and (doc[start].is_stop or doc[start].pos_ == "DET" or doc[start].is_punct or doc[start].is_space):
+        start += 1
+    while end > start and (doc[end - 1].is_stop or doc[end - 1].is_punct or doc[end - 1].is_space):
+        end -= 1
+    return doc[start:end] if end > start else None
+
+
+def _keys(span) -> list[str]:
+    """Normalized forms of a span, most specific first: lemmas without determiners/stop words, then surface."""
+    span = _trim(span)
+    if span is None:
+        return []
+    content = [t for t in span if not (t.is_punct or t.is_space)]
+    lemmas = " ".join((t.lemma_ or t.text).lower() for t in content)
+    surface = " ".join(t.text.lower() for t in content)
+    return [lemmas] if lemmas == surface else [lemmas, surface]
+
+
+def _longest_non_overlapping(found: Sequence[LinkedConcept]) -> list[LinkedConcept]:
+    chosen: list[LinkedConcept] = []
+    for cand in sorted(found, key=lambda c: (-(c.end - c.start), c.start)):
+        if all(cand.end <= c.start or cand.start >= c.end for c in chosen):
+            chosen.append(cand)
+    return chosen

@@ -1,0 +1,72 @@
+"""Graph retrieval: edges incident to linked concepts and paths of up to two hops from question to choice concepts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kqa.graph.model import Edge
+from kqa.retrieval.facts import is_retrievable
+
+
+class GraphView(Protocol):
+    def neighbours(self, name: str) -> list[Edge]: ...
+
+
+class PathConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_neighbours: int = Field(200, gt=0, description="Edges read per concept; hubs are cut to their most confident.")
+    direct_weight: float = Field(1.0, ge=0, description="Score factor of an edge joining a question and a choice concept.")
+    two_hop_weight: float = Field(0.6, ge=0, description="Score factor of each edge on a 2-hop question->choice path.")
+    choice_weight: float = Field(0.3, ge=0, description="Score factor of other edges incident to a choice concept.")
+    relation_weights: dict[str, float] = Field(
+        {"RelatedTo": 0.5, "Synonym": 0.8}, description="Per-relation multipliers; unlisted relations count 1.0."
+    )
+
+
+@dataclass(frozen=True)
+class ScoredEdge:
+    edge: Edge
+    score: float
+    kind: str  # "direct" | "two-hop" | "choice"
+
+
+class PathFinder:
+    """Score the edges that connect question concepts to one choice's concepts."""
+
+    def __init__(self, graph: GraphView, config: PathConfig = PathConfig()):
+        self.graph = graph
+        self.config = config
+
+    def run(self, question_concepts: Sequence[str], choice_concepts: Sequence[str]) -> list[ScoredEdge]:
+        best: dict[str, ScoredEdge] = {}
+        q_adj = {q: self._adjacent(q) for q in question_concepts}
+        for c in choice_concepts:
+            c_adj = self._adjacent(c)
+            for edge in (e for edges in c_adj.values() for e in edges):
+                self._keep(best, edge, self.config.choice_weight, "choice")
+            for q, adj in q_adj.items():
+                for edge in adj.get(c, ()):
+                    self._keep(best, edge, self.config.direct_weight, "direct")
+                for middle in set(adj) & set(c_adj) - {q, c}:  # q - middle - c
+                    for edge in adj[middle] + c_adj[middle]:
+                        self._keep(best, edge, self.config.two_hop_weight, "two-hop")
+        return sorted(best.values(), key=lambda s: (-s.score, s.edge.id))
+
+    def _adjacent(self, concept: str) -> dict[str, list[Edge]]:
+        """Neighbour concept -> the retrievable edges joining it to `concept`."""
+        out: dict[str, list[Edge]] = {}
+        for edge in self.graph.neighbours(concept)[: self.config.max_neighbours]:
+            if is_retrievable(edge):
+                other = edge.tail if edge.head == concept else edge.head
+                out.setdefault(other, []).append(edge)
+        return out
+
+    def _keep(self, best: dict[str, ScoredEdge], edge: Edge, weight: float, kind: str) -> None:
+        score = weight * self.config.relation_weights.get(edge.relation, 1.0) * edge.confidence
+        if edge.id not in best or best[edge.id].score < score:
+            best[edge.id] = ScoredEdge(edge, score, kind)

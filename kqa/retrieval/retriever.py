@@ -1,0 +1,75 @@
+"""FactRetriever: per (question, choice), the top-k facts from graph paths and dense search, fused and ranked."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from kqa.graph.store import GraphStore
+from kqa.retrieval.facts import edge_fact, retrievable
+from kqa.retrieval.config import RetrievalConfig
+from kqa.retrieval.index import Embedder, FactIndex, edge_set_checksum
+from kqa.retrieval.linking import ConceptLinker
+from kqa.retrieval.paths import PathFinder
+from kqa.types import Evidence, Fact, Question
+
+logger = logging.getLogger(__name__)
+
+
+class FactRetriever:
+    """Link a question and its choices to the graph, then fuse graph-path facts with dense-search facts."""
+
+    def __init__(self, store: GraphStore, linker: ConceptLinker, index: FactIndex | None, embedder: Embedder | None,
+                 config: RetrievalConfig = RetrievalConfig()):
+        self.store = store
+        self.linker = linker
+        self.paths = PathFinder(store, config.paths)
+        self.index = index
+        self.embedder = embedder
+        self.config = config
+
+    @classmethod
+    def from_graph(cls, graph: str | Path, spacy_model: str, config: RetrievalConfig = RetrievalConfig()) -> FactRetriever:
+        """Open a graph (read-only) and, when dense search is on, its checked FAISS index."""
+        from kqa.models import load_spacy
+
+        store = GraphStore.open(graph)
+        index = embedder = None
+        if config.dense_k:
+            ids, _ = retrievable(store.edges())
+            embedder = Embedder(config.index.embedder, config.index.batch_size)
+            index = FactIndex.load(graph, config.index, embedder=config.index.embedder,
+                                   graph_checksum=edge_set_checksum(ids))
+        linker = ConceptLinker(store.vocabulary(), load_spacy(spacy_model), config.linking)
+        return cls(store, linker, index, embedder, config)
+
+    def run(self, question: Question) -> Evidence:
+        linking = self.linker.run(question)
+        q_names = [c.name for c in linking.question]
+        dense = self._dense(question)
+        per_choice = []
+        for i, concepts in enumerate(linking.choices):
+            graph = {s.edge.id: (s.score, s.kind) for s in self.paths.run(q_names, [c.name for c in concepts])}
+            per_choice.append(self._fuse(dict(list(graph.items())[: self.config.graph_k]), dense[i]))
+        return Evidence(question.id, tuple(per_choice), tuple(q_names),
+                        tuple(tuple(c.name for c in cs) for cs in linking.choices))
+
+    def _dense(self, question: Question) -> list[dict[str, float]]:
+        if self.index is None or not self.config.dense_k:
+            return [{} for _ in question.choices]
+        queries = self.embedder.encode([f"{question.stem} {c.text}" for c in question.choices])  # (C, dim)
+        return [dict(hits) for hits in self.index.search(queries, self.config.dense_k)]
+
+    def _fuse(self, graph: dict[str, tuple[float, str]], dense: dict[str, float]) -> tuple[Fact, ...]:
+        mix = self.config.mix
+        scored = []
+        for tid in set(graph) | set(dense):
+            g, kind = graph.get(tid, (0.0, "dense"))
+            score = mix * g + (1 - mix) * max(dense.get(tid, 0.0), 0.0)
+            scored.append((score, tid, kind))
+        facts = []
+        for score, tid, kind in sorted(scored, key=lambda s: (-s[0], s[1]))[: self.config.top_k]:
+            edge = self.store.edge(tid)
+            if edge is not None:  # an index a little ahead of a graph read earlier: skip what is gone
+                facts.append(edge_fact(edge, round(score, 6), origin=kind))
+        return tuple(facts)

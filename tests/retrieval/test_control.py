@@ -1,0 +1,31 @@
+import pytest
+
+from kqa.data import question_from_text
+from kqa.retrieval.control import DerangedRetriever, derangement
+from kqa.types import Evidence, Fact
+
+
+@pytest.mark.parametrize("n", [2, 3, 10, 101])
+def test_derangement_has_no_fixed_point_and_is_seeded(n):
+    perm = derangement(n, seed=7)
+    assert sorted(perm) == list(range(n)) and all(i != j for i, j in enumerate(perm))
+    assert perm == derangement(n, seed=7)
+    with pytest.raises(ValueError, match="at least 2 questions, got 1"):
+        derangement(1)
+
+
+class OwnFacts:
+    def run(self, question):
+        fact = Fact("x", "RelatedTo", "y", f"fact of {question.id}")
+        return Evidence(question.id, tuple((fact,) for _ in question.choices))
+
+
+def test_control_borrows_another_questions_facts_with_the_same_count():
+    questions = [question_from_text(f"q{i}?", ["a", "b", "c"], qid=f"q{i}") for i in range(5)]
+    control = DerangedRetriever(OwnFacts(), questions, seed=1)
+    for q in questions:
+        evidence = control.run(q)
+        assert evidence.question_id == q.id and len(evidence.per_choice) == 3
+        texts = {f.text for per in evidence.per_choice for f in per}
+        assert len(texts) == 1 and texts != {f"fact of {q.id}"}
+        assert all(f.origin == "control" for per in evidence.per_choice for f in per)

@@ -1,0 +1,85 @@
+"""The FAISS fact index: factories, manifest checks, incremental updates equal to a rebuild."""
+
+import json
+
+import numpy as np
+import pytest
+
+from kqa.errors import ConfigError, StoreError
+from kqa.graph.builder import import_documents, remove_documents
+from kqa.graph.store import GraphStore
+from kqa.retrieval.facts import retrievable
+from kqa.retrieval.index import Embedder, FactIndex, IndexConfig, edge_set_checksum, to_int64, to_triple_id
+from kqa.retrieval.service import build_index, sync_index
+from tests.retrieval.conftest import document
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return Embedder("minilm-l6")
+
+
+def current(graph_dir):
+    with GraphStore.open(graph_dir) as store:
+        return retrievable(store.edges())
+
+
+def test_id_round_trip():
+    for tid in ("0000000000000000", "ffffffffffffffff", "8000000000000000", "7fffffffffffffff", "0123456789abcdef"):
+        assert to_triple_id(to_int64(tid)) == tid
+
+
+@pytest.mark.parametrize("factory", ["Flat", "HNSW32,Flat", "IVF2,Flat"])
+def test_nearest_fact_is_found(graph_dir, embedder, factory):
+    ids, texts = current(graph_dir)
+    index = FactIndex.build(ids, texts, embedder, IndexConfig(factory=factory, nprobe=2))
+    hits = index.search(embedder.encode(["What are scissors for? Cutting paper."]), 3)[0]
+    assert texts[ids.index(hits[0][0])] == "scissors is used for cut paper"
+    assert hits[0][1] >= hits[1][1]
+
+
+def test_manifest_and_refusals(graph_dir):
+    manifest = build_index(graph_dir, progress=False)
+    ids, _ = current(graph_dir)
+    assert manifest.count == len(ids) and manifest.dimension == 384 and manifest.factory == "Flat"
+    assert manifest.embedder == "minilm-l6" and manifest.graph_checksum == edge_set_checksum(ids)
+    on_disk = json.loads((graph_dir / "index" / "manifest.json").read_text())
+    assert set(on_disk) >= {"faiss_version", "factory", "embedder", "dimension", "count", "graph_checksum"}
+    with pytest.raises(StoreError, match=r"built with embedder 'minilm-l6' but the pipeline uses 'other-model'"):
+        FactIndex.load(graph_dir, IndexConfig(), embedder="other-model", graph_checksum=manifest.graph_checksum)
+    with pytest.raises(StoreError, match=r"out of date with the graph .* kqa index build --graph"):
+        FactIndex.load(graph_dir, IndexConfig(), embedder="minilm-l6", graph_checksum="0" * 64)
+    (graph_dir / "index" / "index.faiss").write_bytes(b"not an index")
+    with pytest.raises(StoreError, match=r"not a readable FAISS index"):
+        FactIndex.load(graph_dir, IndexConfig(), embedder="minilm-l6", graph_checksum=manifest.graph_checksum)
+
+
+def test_missing_index_says_how_to_build_it(graph_dir):
+    with pytest.raises(StoreError, match=r"no fact index at .* Build it: kqa index build --graph"):
+        FactIndex.load(graph_dir, IndexConfig(), embedder="minilm-l6", graph_checksum="x")
+
+
+def test_bad_factory_is_a_config_error():
+    with pytest.raises(ValueError, match=r"must start with Flat, HNSW<M> or IVF<nlist>"):
+        IndexConfig(factory="PQ16")
+    with pytest.raises(ConfigError, match=r"`index.factory` 'IVFx,Flat' is not a valid FAISS factory string"):
+        FactIndex.build(["0" * 16], ["a fact"], Embedder("minilm-l6"), IndexConfig(factory="IVFx,Flat"))
+
+
+@pytest.mark.parametrize("factory", ["Flat", "HNSW32,Flat"])
+def test_incremental_update_equals_a_rebuild(graph_dir, embedder, factory):
+    config = IndexConfig(factory=factory)
+    build_index(graph_dir, config, progress=False)
+    added = import_documents(graph_dir, [document("d3", [("cat", "CapableOf", "climb"), ("fish", "IsA", "animal")])])
+    sync_index(graph_dir, added.added, added.removed, config)  # what `kqa graph update` does after each change
+    removed = remove_documents(graph_dir, ["d2.txt"])
+    assert removed.removed
+    manifest = sync_index(graph_dir, removed.added, removed.removed, config)
+    ids, texts = current(graph_dir)
+    assert manifest.count == len(ids) and manifest.graph_checksum == edge_set_checksum(ids)
+    loaded = FactIndex.load(graph_dir, config, embedder="minilm-l6", graph_checksum=edge_set_checksum(ids))
+    rebuilt = FactIndex.build(ids, texts, embedder, config)
+    queries = embedder.encode(["a cat can climb", "fish in the sea", "a wheel of a car", "revolving door"])
+    for got, want in zip(loaded.search(queries, 4), rebuilt.search(queries, 4)):
+        assert [i for i, _ in got] == [i for i, _ in want]
+        assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)

@@ -1,0 +1,50 @@
+from kqa.data import question_from_text
+from kqa.retrieval.linking import ConceptLinker, LinkingConfig
+
+VOCAB = {"revolving door", "door", "security", "travel", "bank", "library", "department store", "store",
+         "new york", "live fish", "fish", "aquarium", "ice cream", "the"}
+
+
+def names(concepts):
+    return [c.name for c in concepts]
+
+
+def test_longest_match_wins_and_offsets_point_at_the_text(nlp):
+    linker = ConceptLinker(VOCAB, nlp)
+    text = "Where would you keep a live fish?"
+    found = linker.link_text(text)
+    assert names(found) == ["live fish"]  # not "fish" as well: overlapping matches keep the longest
+    assert text[found[0].start:found[0].end] == "live fish"
+
+
+def test_lemmas_match_inflected_text(nlp):
+    assert "ice cream" in names(ConceptLinker(VOCAB, nlp).link_text("They were eating ice creams."))
+
+
+def test_stop_word_only_spans_never_link(nlp):
+    assert names(ConceptLinker(VOCAB, nlp).link_text("The")) == []  # "the" is in the vocabulary but a stop word
+
+
+def test_question_and_choices(nlp):
+    q = question_from_text("A revolving door serves as a security measure at a what?",
+                           ["bank", "libraries", "department stores", "New York", "zebra crossing"])
+    linking = ConceptLinker(VOCAB, nlp).run(q)
+    assert names(linking.question) == ["revolving door", "security"]
+    assert [names(c) for c in linking.choices] == [["bank"], ["library"], ["department store"], ["new york"], []]
+
+
+def test_head_word_fallback_for_unknown_phrases(nlp):
+    vocab = {"store"}
+    q = question_from_text("Where?", ["grocery store", "moon"])
+    assert [names(c) for c in ConceptLinker(vocab, nlp).run(q).choices] == [["store"], []]
+    off = ConceptLinker(vocab, nlp, LinkingConfig(head_fallback=False))
+    assert [names(c) for c in off.run(q).choices] == [["store"], []]  # n-grams still find "store" inside
+
+
+def test_max_ngram_limits_span_length_but_noun_chunks_link_whole(nlp):
+    vocab = {"big red fire truck", "truck"}
+    with nlp.select_pipes(disable=["parser", "ner"]):  # no noun chunks: n-grams alone
+        assert names(ConceptLinker(vocab, nlp).link_text("a big red fire truck")) == ["truck"]
+        four = ConceptLinker(vocab, nlp, LinkingConfig(max_ngram=4))
+        assert names(four.link_text("a big red fire truck")) == ["big red fire truck"]
+    assert names(ConceptLinker(vocab, nlp).link_text("a big red fire truck")) == ["big red fire truck"]

@@ -1,0 +1,39 @@
+from kqa.data import question_from_text
+from kqa.retrieval.config import RetrievalConfig
+from kqa.retrieval.retriever import FactRetriever
+from kqa.retrieval.service import build_index, link_text
+
+QUESTION = question_from_text("Where would you keep a live fish?", ["aquarium", "oven", "desert"])
+
+
+def test_evidence_per_choice_with_provenance(graph_dir):
+    build_index(graph_dir, progress=False)
+    retriever = FactRetriever.from_graph(graph_dir, "en-core-web-sm", RetrievalConfig(top_k=3))
+    evidence = retriever.run(QUESTION)
+    assert len(evidence.per_choice) == 3 and evidence.question_concepts == ("live fish",)
+    assert evidence.choice_concepts == (("aquarium",), ("oven",), ("desert",))
+    aquarium = evidence.per_choice[0]
+    assert 1 <= len(aquarium) <= 3
+    assert aquarium[0].text == "a live fish is located at an aquarium" and aquarium[0].origin == "direct"
+    assert aquarium[0].provenance[0].sentence == "first" and aquarium[0].id
+    assert [f.score for f in aquarium] == sorted((f.score for f in aquarium), reverse=True)
+    assert any(f.text == "an oven is used for bake" for f in evidence.per_choice[1])
+
+
+def test_graph_only_retrieval_needs_no_index(graph_dir):
+    retriever = FactRetriever.from_graph(graph_dir, "en-core-web-sm", RetrievalConfig(dense_k=0))
+    assert retriever.index is None
+    evidence = retriever.run(QUESTION)
+    assert all(f.origin != "dense" for per in evidence.per_choice for f in per)
+    assert evidence.per_choice[0]
+
+
+def test_mix_zero_ranks_by_dense_similarity_only(graph_dir):
+    build_index(graph_dir, progress=False)
+    dense = FactRetriever.from_graph(graph_dir, "en-core-web-sm", RetrievalConfig(mix=0.0, top_k=2)).run(QUESTION)
+    for per in dense.per_choice:
+        assert all(f.score >= 0 for f in per)
+
+
+def test_link_text(graph_dir):
+    assert [c["name"] for c in link_text(graph_dir, "A revolving door at the bank")] == ["revolving door", "bank"]
