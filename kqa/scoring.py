@@ -138,7 +138,7 @@ class CausalLMScorer:
         device = self.model_config.device
         prefix = self.model(input_ids=torch.tensor([context], device=device), use_cache=True)
         first = torch.log_softmax(prefix.logits[0, -1].float(), dim=-1)  # (V,): predicts each choice's first token
-        cache = prefix.past_key_values
+        cache = prefix.cache
         cache.batch_repeat_interleave(len(conts))  # (1, ...) -> (C, ...) without recomputing the prefix
         width = max(len(c) for c in conts)
         ids = torch.full((len(conts), width), self._pad_id(), dtype=torch.long, device=device)  # right-padded
