@@ -17,6 +17,7 @@ app = typer.Typer(help="kqa: knowledge-augmented commonsense question answering.
 
 PipelineOpt = Annotated[Optional[Path], typer.Option("--pipeline", "-p", help="Pipeline YAML (default: packaged defaults).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
+AdapterOpt = Annotated[Optional[Path], typer.Option("--adapter", "-a", help="Trained adapter folder (from kqa train).")]
 GraphOpt = Annotated[Optional[Path], typer.Option("--graph", "-g", help="Graph folder (overrides the pipeline's graph.path).")]
 
 
@@ -32,6 +33,8 @@ def ask(
     choices: Annotated[str, typer.Option("--choices", "-c", help="Answer choices separated by '|', e.g. 'a|b|c'.")],
     pipeline: PipelineOpt = None,
     graph: GraphOpt = None,
+    adapter: AdapterOpt = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Rank the chosen answer's facts by leave-one-out effect.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer one multiple-choice question (with evidence when the pipeline has a graph)."""
@@ -39,9 +42,16 @@ def ask(
     from kqa.pipeline import KQAPipeline
 
     texts = [c.strip() for c in choices.split("|") if c.strip()]
-    prediction = KQAPipeline.from_config(pipeline, graph=graph).answer(question_from_text(question, texts))
+    qa = KQAPipeline.from_config(pipeline, graph=graph, adapter=adapter)
+    query = question_from_text(question, texts)
+    prediction = qa.explain(query) if explain else qa.answer(query)
     if as_json:
         _print_json(prediction.to_dict())
+        return
+    if explain:
+        from kqa.adapters.reader import format_explanation
+
+        typer.echo(format_explanation(prediction))
         return
     for choice in prediction.choices:
         mark = "->" if choice.label == prediction.label else "  "
@@ -59,6 +69,7 @@ def eval_(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write predictions.jsonl and metrics.json here.")] = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Skip and count malformed records.")] = False,
     graph: GraphOpt = None,
+    adapter: AdapterOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate a pipeline on a multiple-choice question set and print its accuracy."""
@@ -67,7 +78,7 @@ def eval_(
     from kqa.pipeline import KQAPipeline
 
     loaded = load_questions(data, skip_invalid=skip_invalid, limit=limit)
-    report = Evaluator(KQAPipeline.from_config(pipeline, graph=graph), out, progress=not as_json).run(loaded, source=data)
+    report = Evaluator(KQAPipeline.from_config(pipeline, graph=graph, adapter=adapter), out, progress=not as_json).run(loaded, source=data)
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -95,9 +106,11 @@ def validate(
         raise typer.Exit(1)
 
 
-from kqa.graph.cli import app as graph_app  # noqa: E402  (sub-apps are mounted after the root app exists)
+from kqa.adapters.cli import train_command  # noqa: E402  (sub-commands are mounted after the root app exists)
+from kqa.graph.cli import app as graph_app  # noqa: E402
 
 app.add_typer(graph_app, name="graph")
+app.command("train")(train_command)
 index_app = typer.Typer(help="The dense fact index kept beside a graph.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kqa.errors import ConfigError
+from kqa.adapters.config import AdapterConfig, LongContextConfig, TrainConfig
 from kqa.graph.config import GraphConfig
 from kqa.retrieval.config import RetrievalConfig
 
@@ -79,6 +80,9 @@ class PipelineConfig(Section):
     data: DataConfig = DataConfig()
     graph: GraphConfig = GraphConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
+    adapter: AdapterConfig = AdapterConfig()
+    train: TrainConfig = TrainConfig()
+    long_context: LongContextConfig = LongContextConfig()
 
 
 def load_config(source: str | Path | dict | PipelineConfig | None = None) -> PipelineConfig:

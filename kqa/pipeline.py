@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from kqa.config import PipelineConfig, load_config
+from kqa.errors import ConfigError
 from kqa.scoring import CausalLMScorer
 from kqa.types import ChoiceScore, Evidence, Prediction, Question
 
@@ -42,10 +43,12 @@ class KQAPipeline:
 
     @classmethod
     def from_config(cls, source: str | Path | dict | PipelineConfig | None = None, *,
-                    graph: str | Path | None = None) -> KQAPipeline:
+                    graph: str | Path | None = None, adapter: str | Path | None = None) -> KQAPipeline:
         """Build from a YAML path, a dict, a PipelineConfig, or None for the packaged defaults.
 
         `graph` overrides the config's `graph.path` (the CLI's --graph); with a graph, answers carry evidence.
+        `adapter` is a folder written by `kqa train`: its trained knowledge adapter reads the facts instead of the
+        zero-shot scorer.
         """
         config = load_config(source)
         if graph is not None:
@@ -55,6 +58,10 @@ class KQAPipeline:
             from kqa.retrieval.retriever import FactRetriever
 
             retriever = FactRetriever.from_graph(config.graph.path, config.graph.spacy_model, config.retrieval)
+        if adapter is not None:
+            from kqa.adapters.reader import AdapterReader
+
+            return cls(config, AdapterReader(adapter), retriever)
         return cls(config, CausalLMScorer(config.model, config.scorer), retriever)
 
     @property
@@ -63,6 +70,15 @@ class KQAPipeline:
 
     def answer(self, question: Question) -> Prediction:
         return self.answer_batch([question], progress=False)[0]
+
+    def explain(self, question: Question) -> Prediction:
+        """Answer, and give each fact the chosen answer read its leave-one-out effect (`Fact.attribution`)."""
+        explain = getattr(self.reader, "explain", None)
+        if explain is None:
+            raise ConfigError(f"explanations need a trained knowledge adapter (kqa train, then --adapter DIR); "
+                              f"the reader {self.reader.name!r} has none.")
+        evidence = self.retriever.run(question) if self.retriever else Evidence.empty(question)
+        return explain(question, evidence)
 
     def answer_batch(self, questions: Sequence[Question], *, progress: bool = True, chunk: int = 8) -> list[Prediction]:
         """Answer in chunks of `chunk` questions; latency is the chunk's wall time divided among its questions."""
@@ -74,13 +90,14 @@ class KQAPipeline:
             evidence = [self.retriever.run(q) for q in part] if self.retriever else [Evidence.empty(q) for q in part]
             scores = self.reader.run(part, evidence if self.retriever else None)
             each = (time.perf_counter() - began) / len(part)
-            predictions.extend(_predict(q, s, e, each) for q, s, e in zip(part, scores, evidence))
+            predictions.extend(make_prediction(q, s, e, each) for q, s, e in zip(part, scores, evidence))
             bar.update(len(part))
         bar.close()
         return predictions
 
 
-def _predict(question: Question, scores: tuple[float, ...], evidence: Evidence, latency: float) -> Prediction:
+def make_prediction(question: Question, scores: Sequence[float], evidence: Evidence, latency: float = 0.0) -> Prediction:
+    """Scores and evidence -> Prediction: softmax probabilities, ties to the first choice."""
     probs = torch.softmax(torch.tensor(scores, dtype=torch.float64), dim=0).tolist()
     choices = tuple(
         ChoiceScore(label=c.label, text=c.text, score=s, probability=p, evidence=facts)

@@ -10,13 +10,14 @@ import dataclasses
 import random
 from collections.abc import Sequence
 
+from kqa.errors import InputError
 from kqa.types import Evidence, Question
 
 
 def derangement(n: int, seed: int = 0) -> list[int]:
     """A seeded permutation with no fixed point (n >= 2): question i borrows from question result[i]."""
     if n < 2:
-        raise ValueError(f"a derangement needs at least 2 questions, got {n}")
+        raise InputError(f"control facts need at least 2 questions to swap evidence between, got {n}.")
     order = list(range(n))
     random.Random(seed).shuffle(order)
     result = [0] * n
@@ -35,7 +36,7 @@ class DerangedRetriever:
     def run(self, question: Question) -> Evidence:
         donor = self._donor.get(question.id)
         if donor is None:
-            raise KeyError(f"question {question.id!r} was not among the questions the control was built for")
+            raise InputError(f"question {question.id!r} was not among the questions the control facts were built for.")
         borrowed = self.inner.run(donor)
         per_choice = tuple(
             tuple(dataclasses.replace(f, origin="control") for f in borrowed.per_choice[i % len(borrowed.per_choice)])

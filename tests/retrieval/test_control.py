@@ -1,5 +1,7 @@
 import pytest
 
+from kqa.errors import InputError
+
 from kqa.data import question_from_text
 from kqa.retrieval.control import DerangedRetriever, derangement
 from kqa.types import Evidence, Fact
@@ -10,7 +12,7 @@ def test_derangement_has_no_fixed_point_and_is_seeded(n):
     perm = derangement(n, seed=7)
     assert sorted(perm) == list(range(n)) and all(i != j for i, j in enumerate(perm))
     assert perm == derangement(n, seed=7)
-    with pytest.raises(ValueError, match="at least 2 questions, got 1"):
+    with pytest.raises(InputError, match="at least 2 questions to swap evidence between, got 1"):
         derangement(1)
 
 

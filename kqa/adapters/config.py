@@ -1,0 +1,150 @@
+"""Configuration of the knowledge adapter (`adapter:` section) and of training (`train:` section)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+METHODS = ("gated", "lora", "gated+lora")
+
+
+class LoraSettings(BaseModel):
+    """peft LoraConfig fields; target modules default per backbone family when left empty."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    r: int = Field(8, gt=0, description="LoRA rank.")
+    alpha: float = Field(16.0, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: list[str] = Field(
+        default_factory=list,
+        description="Module names to adapt; empty: attention query/value (BERT: query,value; Llama: q_proj,v_proj).",
+    )
+    layers_to_transform: list[int] | None = Field(
+        None, description="Only these layer indices get LoRA; null: every layer. Needed by the activation cache."
+    )
+
+
+class AdapterConfig(BaseModel):
+    """What is trained on top of the frozen backbone, and how knowledge is fed in."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["gated", "lora", "gated+lora"] = Field(
+        "gated", description="gated: KPE-style shared gated knowledge adapter; lora: peft LoRA; gated+lora: both."
+    )
+    backbone: str = Field("minilm-l6", description="Short name from kqa.models, a local HF folder, or a hub id.")
+    top_layers: int | None = Field(3, gt=0, description="Adapt the top N layers (ignored when `layers` is set).")
+    layers: list[int] | None = Field(None, description="Explicit layer indices to adapt (0-based).")
+    width: int = Field(256, gt=0, description="Adapter width d_a (down-projection size).")
+    heads: int = Field(8, gt=0, description="Attention heads of the adapter's transformer encoder layer.")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout inside the adapter's encoder layer.")
+    max_fact_tokens: int = Field(64, gt=0, description="Knowledge stream length per (question, choice), in tokens.")
+    facts_per_choice: int = Field(5, ge=0, description="Retrieved facts read per choice, best first.")
+    head_width: int = Field(128, gt=0, description="Hidden width of the scoring MLP.")
+    body_init_scale: float = Field(
+        0.1, ge=0, description="Initial LayerNorm weight of the adapter body: small = near-identity start."
+    )
+    lora: LoraSettings = LoraSettings()
+    loraplus_lr_ratio: float | None = Field(
+        None, gt=0, description="LoRA+: learning rate of B = ratio x lr (peft create_loraplus_optimizer); null: off."
+    )
+    quantization: Literal["nf4"] | None = Field(
+        None, description="nf4: QLoRA, 4-bit NF4 backbone with double quantization (needs CUDA + bitsandbytes)."
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Backbone weights dtype.")
+
+    @model_validator(mode="after")
+    def _check(self) -> AdapterConfig:
+        if self.width % self.heads:
+            raise ValueError(f"`width` ({self.width}) must be divisible by `heads` ({self.heads})")
+        if self.layers is not None and (not self.layers or min(self.layers) < 0):
+            raise ValueError(f"`layers` must be a non-empty list of layer indices >= 0, got {self.layers}")
+        if self.layers is None and self.top_layers is None:
+            raise ValueError("set `top_layers` or `layers`")
+        if self.quantization and self.method == "gated":
+            raise ValueError("`quantization: nf4` (QLoRA) needs `method` lora or gated+lora, got 'gated'")
+        if self.loraplus_lr_ratio is not None and not self.uses_lora:
+            raise ValueError(f"`loraplus_lr_ratio` needs a LoRA method, got method {self.method!r}")
+        return self
+
+    @property
+    def uses_gated(self) -> bool:
+        return self.method in ("gated", "gated+lora")
+
+    @property
+    def uses_lora(self) -> bool:
+        return self.method in ("lora", "gated+lora")
+
+    def layer_indices(self, n_layers: int) -> list[int]:
+        """The adapted layers of a backbone with `n_layers` layers, sorted (raises ValueError when out of range)."""
+        chosen = sorted(set(self.layers)) if self.layers is not None else list(range(n_layers))[-self.top_layers :]
+        if chosen[-1] >= n_layers:
+            raise ValueError(f"`adapter.layers` {chosen} exceed the backbone's {n_layers} layers (0..{n_layers - 1})")
+        return chosen
+
+
+class TrainConfig(BaseModel):
+    """How the adapter is trained: split, optimizer, early stopping, checkpoints, cache, logging."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(0, description="Seeds the split, the initialisation, the shuffling and dropout.")
+    train_fraction: float = Field(0.6, gt=0, lt=1, description="Share of the questions used for training.")
+    dev_fraction: float = Field(0.1, ge=0, lt=1, description="Share held out for early stopping; the rest is test.")
+    epochs: int = Field(3, gt=0, description="Maximum number of epochs.")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (null: no limit).")
+    batch_size: int = Field(8, gt=0, description="Questions per optimizer step (all their choices together).")
+    lr: float = Field(1e-3, gt=0, description="Peak learning rate (AdamW).")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps, then linear decay to 0.")
+    patience: int = Field(2, gt=0, description="Stop after this many epochs without a better dev accuracy.")
+    checkpoint_every: int = Field(50, gt=0, description="Write a resumable checkpoint every N optimizer steps.")
+    max_length: int = Field(128, gt=8, description="Tokens per (question, choice) sequence.")
+    activation_cache: bool = Field(
+        False, description="Compute the frozen layers below the first adapted layer once and reuse them every epoch."
+    )
+    cache_memory_mb: int = Field(
+        512, ge=0, description="Activation caches larger than this are memory-mapped on disk under the output folder."
+    )
+    report_to: list[Literal["tensorboard", "mlflow"]] = Field(
+        default_factory=list, description="Experiment trackers: tensorboard and/or mlflow."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.train_fraction + self.dev_fraction > 1:
+            raise ValueError(
+                f"`train_fraction` + `dev_fraction` must be <= 1, got {self.train_fraction} + {self.dev_fraction}"
+            )
+        return self
+
+
+class LongContextConfig(BaseModel):
+    """The `long_context:` section: S2-Attn training, RoPE position interpolation and trainable embeddings/norms."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(False, description="Train with S2-Attn (inference always uses full attention).")
+    group_size_ratio: float = Field(
+        0.25, gt=0, le=1, description="Group size G as a share of the sequence length (LongLoRA: 1/4); 1 = full."
+    )
+    target_length: int | None = Field(
+        None, gt=0, description="Context to reach by linear RoPE scaling (position interpolation); null: native."
+    )
+    trainable_params: list[str] = Field(
+        default_factory=lambda: ["embed", "norm"],
+        description="Name substrings of parameters trained alongside LoRA (LongLoRA's 'LoRA+': embeddings, norms).",
+    )
+
+    @field_validator("trainable_params")
+    @classmethod
+    def _non_empty_patterns(cls, value: list[str]) -> list[str]:
+        blank = [p for p in value if not p.strip()]
+        if blank:
+            raise ValueError(f"every pattern must be a non-empty name substring, got {value}")
+        return value
+
+
+# ---------------------------------------------------------------------------------------------- the attention

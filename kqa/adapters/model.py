@@ -1,0 +1,226 @@
+"""KnowledgeModel: a frozen backbone read through named sets of trainable parts (gated adapter, head, LoRA).
+
+forward(batch) -> logits (B, C): every (question, choice) sequence runs through the backbone (with knowledge
+injected in the adapted layers), its final hidden states are mean-pooled over real tokens, and an MLP gives one
+logit. Missing choices (questions with fewer choices than the batch's widest) get -inf.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+
+import torch
+from torch import nn
+
+from kqa.adapters.config import AdapterConfig
+from kqa.adapters.encoding import Batch, QuestionEncoder
+from kqa.adapters.gated import (
+    GatedKnowledgeAdapter,
+    KnowledgeInjector,
+    KnowledgeState,
+    ffn_output,
+    find_layers,
+    masked_mean,
+)
+from kqa.adapters.lora import apply_lora, load_backbone, lora_config
+from kqa.errors import ConfigError, InputError
+
+logger = logging.getLogger(__name__)
+
+
+class _Captured(Exception):
+    """Raised by the capture hook to stop a forward pass once the wanted activations are in hand."""
+
+
+class KnowledgeModel(nn.Module):
+    """Frozen backbone + named trainable sets; one set is active at a time (`set_active`)."""
+
+    def __init__(self, backbone: nn.Module, config: AdapterConfig, name: str = "default"):
+        super().__init__()
+        self.config = config
+        _, layers = find_layers(backbone)
+        self.family = ffn_output(layers[0])[0]
+        try:
+            self.layer_ids = config.layer_indices(len(layers))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        backbone.requires_grad_(False)
+        self.backbone = apply_lora(backbone.eval(), config, self.family, name) if config.uses_lora else backbone
+        self.hidden = backbone.config.hidden_size
+        self.adapters = nn.ModuleDict()  # name -> GatedKnowledgeAdapter (gated methods only)
+        self.heads = nn.ModuleDict()  # name -> scoring MLP
+        self.injector = KnowledgeInjector(self.layers, self.layer_ids) if config.uses_gated else None
+        self.merged = False
+        self.active = name
+        self.add_adapter(name)
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        return find_layers(self.backbone)[1]
+
+    # ---- named trainable sets ----------------------------------------------------------------------------------
+    def add_adapter(self, name: str) -> None:
+        """Create a fresh trainable set called `name` (gated adapter + head + LoRA, per the method) and activate it."""
+        if name in self.heads:
+            raise InputError(f"adapter name {name!r} is already loaded; loaded: {sorted(self.heads)}.")
+        c = self.config
+        if c.uses_gated:
+            self.adapters[name] = GatedKnowledgeAdapter(self.hidden, c.width, c.heads, c.max_fact_tokens, c.dropout,
+                                                        c.body_init_scale)
+        self.heads[name] = nn.Sequential(nn.Linear(self.hidden, c.head_width), nn.ReLU(), nn.Linear(c.head_width, 1))
+        if c.uses_lora and name not in self.backbone.peft_config:
+            pattern = find_layers(self.backbone)[0].rpartition(".")[2]
+            self.backbone.add_adapter(name, lora_config(c, self.family, pattern))
+        self.set_active(name)
+
+    def set_active(self, name: str) -> None:
+        """Switch every trainable part to the set `name`; only its parameters require gradients."""
+        if name not in self.heads:
+            raise InputError(f"unknown adapter name {name!r}; loaded: {sorted(self.heads)}.")
+        self.active = name
+        if self.config.uses_lora and not self.merged:
+            self.backbone.set_adapter(name)
+        for key, param in self.named_parameters():
+            param.requires_grad_(self._is_trainable(key, name))
+
+    def _is_trainable(self, key: str, name: str) -> bool:
+        if key.startswith(("adapters.", "heads.")):
+            return key.split(".")[1] == name
+        return not self.merged and ".lora_" in key and f".{name}." in key
+
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def backbone_parameters(self) -> int:
+        return sum(p.numel() for k, p in self.backbone.named_parameters() if ".lora_" not in k)
+
+    # ---- forward -----------------------------------------------------------------------------------------------
+    def forward(self, batch: Batch, prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, C). `prefix` (N, T, d): cached input of the first adapted layer; the layers below are skipped."""
+        state = self._knowledge(batch) if self.injector is not None else None
+        feeding = self.injector.feeding(state) if self.injector is not None else nullcontext()
+        with feeding, self._from_prefix(prefix):
+            out = self.backbone(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+        pooled = masked_mean(out.last_hidden_state.float(), batch.attention_mask.bool())  # (N, d)
+        scores = self.heads[self.active](pooled).squeeze(-1)  # (N,)
+        flat = torch.full((len(batch.labels) * batch.n_choices,), float("-inf"), dtype=scores.dtype,
+                          device=scores.device)
+        return flat.scatter(0, batch.slots, scores).view(len(batch.labels), batch.n_choices)  # (B, C)
+
+    def _knowledge(self, batch: Batch) -> KnowledgeState:
+        adapter = self.adapters[self.active]
+        embeddings = self.backbone.get_input_embeddings()(batch.fact_ids).float()  # (N, K, d), frozen
+        return KnowledgeState(adapter, adapter.start_stream(embeddings), batch.fact_mask,
+                              batch.attention_mask.bool())
+
+    @contextmanager
+    def _from_prefix(self, prefix: torch.Tensor | None) -> Iterator[None]:
+        """Run only layers[first:], feeding `prefix` into the first of them (the embeddings are then unused)."""
+        if prefix is None:
+            yield
+            return
+        path, layers = find_layers(self.backbone)
+        parent_path, _, attr = path.rpartition(".")
+        parent = self.backbone.get_submodule(parent_path) if parent_path else self.backbone
+        first = layers[self.layer_ids[0]]
+
+        def feed(module, args, kwargs):
+            return (prefix.to(args[0].dtype), *args[1:]), kwargs
+
+        handle = first.register_forward_pre_hook(feed, with_kwargs=True)
+        setattr(parent, attr, nn.ModuleList(list(layers)[self.layer_ids[0] :]))
+        try:
+            yield
+        finally:
+            setattr(parent, attr, layers)
+            handle.remove()
+
+    @torch.no_grad()
+    def capture_prefix(self, batch: Batch) -> torch.Tensor:
+        """Hidden states entering the first adapted layer (N, T, d); nothing below it is trainable."""
+        captured: list[torch.Tensor] = []
+
+        def grab(module, args, kwargs):
+            captured.append(args[0].detach())
+            raise _Captured
+
+        handle = self.layers[self.layer_ids[0]].register_forward_pre_hook(grab, with_kwargs=True)
+        try:
+            self.backbone(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+        except _Captured:
+            pass
+        finally:
+            handle.remove()
+        return captured[0].float()
+
+    def train(self, mode: bool = True) -> KnowledgeModel:
+        """Train the adapter parts; the backbone stays in eval mode (no dropout), except LoRA's own dropout."""
+        super().train(mode)
+        self.backbone.eval()
+        for key, module in self.backbone.named_modules():
+            if key.endswith("lora_dropout"):
+                module.train(mode)
+        return self
+
+    # ---- LoRA combination and merging --------------------------------------------------------------------------
+    def combine_lora(self, names: Sequence[str], weights: Sequence[float], new_name: str,
+                     combination_type: str = "linear") -> None:
+        """peft add_weighted_adapter over LoRA sets; the head (and gated adapter) are copied from names[0]."""
+        if not self.config.uses_lora:
+            raise ConfigError(f"combining adapters needs a LoRA method, got `adapter.method` {self.config.method!r}")
+        self.backbone.add_weighted_adapter(list(names), list(weights), new_name, combination_type=combination_type)
+        self.heads[new_name] = _copy(self.heads[names[0]])
+        if self.config.uses_gated:
+            self.adapters[new_name] = _copy(self.adapters[names[0]])
+        self.set_active(new_name)
+
+    def merge_lora(self) -> None:
+        """merge_and_unload the active LoRA set into the backbone weights (inference only; same outputs)."""
+        if not self.config.uses_lora or self.merged:
+            raise ConfigError("merge_lora needs an unmerged LoRA method, got "
+                              f"`adapter.method` {self.config.method!r} (merged={self.merged})")
+        self.backbone = self.backbone.merge_and_unload(adapter_names=[self.active])
+        self.merged = True
+        if self.injector is not None:  # the hooked modules may have been LoRA wrappers that merging replaced
+            self.injector.remove()
+            self.injector = KnowledgeInjector(self.layers, self.layer_ids)
+        self.set_active(self.active)
+
+    def make_encoder(self, tokenizer, max_length: int) -> QuestionEncoder:
+        return QuestionEncoder(tokenizer, self.family, max_length, self.config.max_fact_tokens,
+                               self.config.facts_per_choice if self.config.uses_gated else 0)
+
+
+def _copy(module: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(module)
+
+
+def build_model(config: AdapterConfig, seed: int = 0, name: str = "default") -> tuple[KnowledgeModel, object]:
+    """Load the frozen backbone and its tokenizer, and add a freshly initialised trainable set (seeded)."""
+    from transformers import AutoTokenizer
+
+    from kqa.models import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(config.backbone))
+    backbone = load_backbone(config)
+    torch.manual_seed(seed)
+    model = KnowledgeModel(backbone, config, name)
+    logger.info("trainable parameters: %d (%.2f%% of the %d-parameter backbone)", model.trainable_parameters(),
+                100 * model.trainable_parameters() / model.backbone_parameters(), model.backbone_parameters())
+    return model, tokenizer
+
+
+def check_cache_allowed(model: KnowledgeModel) -> None:
+    """The activation cache is exact only if nothing below the first adapted layer is trainable."""
+    first = model.layer_ids[0]
+    lora = model.config.lora.layers_to_transform
+    if model.config.uses_lora and (lora is None or min(lora) < first):
+        raise ConfigError(
+            f"`train.activation_cache` needs every LoRA layer at or above the first adapted layer {first} "
+            f"(`adapter.layers`/`adapter.top_layers`); set `adapter.lora.layers_to_transform` accordingly, "
+            f"got {lora}."
+        )

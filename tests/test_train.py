@@ -1,0 +1,215 @@
+"""Training: seeded split, exact resume, activation cache, --from with a frozen backbone, CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import torch
+
+from kqa.adapters.config import AdapterConfig, LoraSettings, TrainConfig
+from kqa.adapters.model import build_model
+from kqa.config import load_config
+from kqa.errors import ConfigError, ModelUnavailableError, StoreError
+from kqa.train import Trainer, split_questions
+from tests.test_adapter_model import FakeRetriever, make_question, save_tiny_bert, tiny_config
+
+WORDS = ["fish", "paper", "stone", "river", "bread", "cloud", "chair", "lamp", "snow", "apple", "horse", "glass"]
+QUESTIONS = [make_question(f"Which thing goes with {WORDS[i % 12]} number {i}?",
+                           [WORDS[(i + 1) % 12], WORDS[(i + 5) % 12], WORDS[(i + 7) % 12]] + (["sand"] if i % 3 else []),
+                           f"t{i}", "ABC"[i % 3]) for i in range(20)]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_dir(tmp_path_factory, minilm_tokenizer):
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert-train"), minilm_tokenizer)
+
+
+def train_config(**overrides) -> TrainConfig:
+    values = {"seed": 1, "train_fraction": 0.6, "dev_fraction": 0.2, "epochs": 2, "batch_size": 4, "lr": 5e-3,
+              "patience": 5, "checkpoint_every": 2, "max_length": 48}
+    return TrainConfig(**(values | overrides))
+
+
+def run(adapter, train, out, **kwargs):
+    return Trainer(adapter, train, FakeRetriever(), progress=False).run(QUESTIONS, out, **kwargs)
+
+
+def test_split_is_seeded_disjoint_and_saved(tiny_bert_dir, tmp_path):
+    split = split_questions(20, train_config())
+    assert split == split_questions(20, train_config())
+    assert (len(split.train), len(split.dev), len(split.test)) == (12, 4, 4)
+    assert len(set(split.train) | set(split.dev) | set(split.test)) == 20
+    run(tiny_config(tiny_bert_dir), train_config(epochs=1), tmp_path)
+    saved = json.loads((tmp_path / "split.json").read_text())
+    assert saved["test"] == [QUESTIONS[i].id for i in split.test]
+
+
+def test_resume_after_a_crash_continues_the_same_loss_curve(tiny_bert_dir, tmp_path):
+    adapter = tiny_config(tiny_bert_dir, method="gated+lora", dropout=0.1)  # dropout: RNG state must be restored
+    straight = run(adapter, train_config(), tmp_path / "straight")
+    assert straight.steps == 6 and len(straight.dev_accuracy) == 2
+    crashed = run(adapter, train_config(max_steps=5), tmp_path / "resumed")  # last checkpoint: step 4
+    assert crashed.steps == 5
+    resumed = run(adapter, train_config(), tmp_path / "resumed", resume=True)
+    assert resumed.resumed_from_step == 4
+    assert resumed.losses == pytest.approx(straight.losses, abs=1e-6)
+    assert resumed.dev_accuracy == straight.dev_accuracy
+
+
+def test_resume_without_a_checkpoint_says_so(tiny_bert_dir, tmp_path):
+    with pytest.raises(StoreError, match="--resume: no checkpoint in"):
+        run(tiny_config(tiny_bert_dir), train_config(), tmp_path, resume=True)
+
+
+@pytest.mark.parametrize("backbone", ["bert", "llama"])
+def test_activation_cache_gives_the_same_loss_curve(backbone, tiny_bert_dir, tiny_llama_dir, tmp_path):
+    folder = tiny_bert_dir if backbone == "bert" else tiny_llama_dir
+    adapter = tiny_config(folder, method="gated+lora", lora=LoraSettings(layers_to_transform=[1]), layers=[1],
+                          dropout=0.1)
+    plain = run(adapter, train_config(), tmp_path / "plain")
+    cached = run(adapter, train_config(activation_cache=True, cache_memory_mb=0), tmp_path / "cached")
+    assert (tmp_path / "cached" / "cache" / "activation_cache.f32").is_file()  # memory-mapped (over 0 MB)
+    assert cached.losses == pytest.approx(plain.losses, abs=1e-5)
+    assert cached.cache_seconds > 0
+
+
+def test_activation_cache_refuses_lora_below_the_first_adapted_layer(tiny_bert_dir, tmp_path):
+    adapter = tiny_config(tiny_bert_dir, method="gated+lora", layers=[2])
+    with pytest.raises(ConfigError, match=r"`train.activation_cache` needs every LoRA layer at or above .* got None"):
+        run(adapter, train_config(activation_cache=True), tmp_path)
+
+
+def test_early_stopping_after_patience_epochs(tiny_bert_dir, tmp_path):
+    result = run(tiny_config(tiny_bert_dir), train_config(epochs=6, patience=1, lr=1e-12), tmp_path)
+    assert len(result.dev_accuracy) == 2 and result.best_epoch == 0
+
+
+def _sha(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_knowledge_update_retrains_only_the_adapter(tiny_bert_dir, tmp_path):
+    adapter = tiny_config(tiny_bert_dir, method="gated+lora")
+    files_before = _sha(tiny_bert_dir)
+    first = run(adapter, train_config(epochs=1), tmp_path / "first")
+    model, _ = build_model(adapter)
+    reference = {k: v.clone() for k, v in model.backbone.named_parameters() if ".lora_" not in k}
+    from kqa.train import _init_from, make_optimizer  # the same path `--from` takes, on a model we can inspect
+
+    _init_from(model, first.adapter_dir)
+    optimizer = make_optimizer(model, model.backbone, adapter, train_config())
+    from tests.test_adapter_model import batch_for
+
+    model.train()
+    for _ in range(2):
+        torch.nn.functional.cross_entropy(model(batch_for(model, model_tokenizer(tiny_bert_dir))),
+                                          torch.tensor([0, 1])).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    after = dict(model.backbone.named_parameters())
+    assert all(torch.equal(after[k], v) for k, v in reference.items())
+    second = run(adapter, train_config(epochs=1), tmp_path / "second", init_from=first.adapter_dir)
+    assert second.losses[0] != pytest.approx(first.losses[0], abs=1e-9)  # it started from the trained weights
+    assert _sha(tiny_bert_dir) == files_before
+
+
+def model_tokenizer(folder):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def test_report_to_a_missing_tracker_names_the_pip_line(tiny_bert_dir, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed")
+    with pytest.raises(ModelUnavailableError, match="includes 'tensorboard' but it is not installed. Fix: pip"):
+        run(tiny_config(tiny_bert_dir), train_config(report_to=["tensorboard"]), tmp_path)
+
+
+def test_train_config_errors_name_the_field():
+    with pytest.raises(ValueError, match=r"`train_fraction` \+ `dev_fraction` must be <= 1, got 0.9 \+ 0.2"):
+        TrainConfig(train_fraction=0.9, dev_fraction=0.2)
+    with pytest.raises(ValueError, match="report_to"):
+        TrainConfig(report_to=["wandb"])
+
+
+def test_train_command_end_to_end(tiny_bert_dir, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from kqa.adapters.cli import train_command
+    from kqa.adapters.reader import AdapterReader
+
+    data = tmp_path / "q.jsonl"
+    data.write_text("\n".join(json.dumps({"id": q.id, "question": q.stem, "answerKey": q.answer, "choices": {
+        "label": list(q.labels), "text": [c.text for c in q.choices]}}) for q in QUESTIONS) + "\n")
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(f"name: t\nadapter:\n  backbone: {tiny_bert_dir}\n  top_layers: 1\n  width: 16\n  heads: 4\n"
+                        "train:\n  batch_size: 4\n  max_length: 48\n")
+    app = typer.Typer()
+    app.command()(train_command)
+    result = CliRunner().invoke(app, ["--pipeline", str(pipeline), "--data", str(data), "--out", str(tmp_path / "o"),
+                                      "--epochs", "1", "--limit", "10", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["steps"] == 2 and summary["trainable_params"] > 0
+    scores = AdapterReader(tmp_path / "o" / "adapter").run(QUESTIONS[:2])
+    assert [len(s) for s in scores] == [3, 4]
+
+
+def test_bad_train_section_names_the_key(tmp_path):
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("adapter:\n  method: gated\ntrain:\n  epochz: 2\n")
+    with pytest.raises(ConfigError, match=r"p\.yaml: `train\.epochz`: unknown key"):
+        load_config(pipeline)
+
+
+def test_packaged_adapter_pipelines_validate():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "pipelines"
+    for name in ("encoder-kpe.yaml", "decoder-lora.yaml", "gpu-qlora.yaml"):
+        config = load_config(root / name)
+        assert isinstance(config.adapter, AdapterConfig) and isinstance(config.train, TrainConfig)
+
+
+DDP_SCRIPT = """
+import json, sys
+import torch.distributed as dist
+from kqa.train import Trainer
+from tests.test_train import QUESTIONS, train_config
+from tests.test_adapter_model import FakeRetriever, tiny_config
+result = Trainer(tiny_config(sys.argv[1], method="gated+lora"), train_config(epochs=1), FakeRetriever(),
+                 progress=False).run(QUESTIONS, sys.argv[2])
+print(json.dumps({"rank": dist.get_rank(), "world": dist.get_world_size(), "losses": result.losses}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CPU (gloo) smoke test; GPU machines use NCCL")
+def test_two_process_cpu_ddp_smoke(tiny_bert_dir, tmp_path):
+    """`accelerate launch` with 2 CPU processes trains without code changes; both ranks log the same losses."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    root = Path(__file__).resolve().parents[1]
+    env = os.environ | {"PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    # accelerate's launcher starts 2 processes only in its multi-process mode; the trainer's Accelerator(cpu=True)
+    # then picks gloo (MULTI_CPU) on a machine without CUDA
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
+               str(tiny_bert_dir), str(tmp_path / "out")]
+    done = subprocess.run(command, check=False, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    logs = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert sorted(log["rank"] for log in logs) == [0, 1] and all(log["world"] == 2 for log in logs)
+    assert logs[0]["losses"] == pytest.approx(logs[1]["losses"]) and len(logs[0]["losses"]) == 3
+    assert (tmp_path / "out" / "adapter" / "adapter.safetensors").is_file()
