@@ -24,13 +24,13 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from kqa.adapters.cache import ActivationCache
-from kqa.adapters.config import AdapterConfig, TrainConfig
+from kqa.adapters.config import AdapterConfig, LongContextConfig, TrainConfig
 from kqa.adapters.encoding import EncodedQuestion, collate, pad_id
 from kqa.adapters.lora import make_optimizer
 from kqa.adapters.model import KnowledgeModel, build_model, check_cache_allowed
 from kqa.adapters.saving import check_compatible, load_trainable_state, read_adapter, save_adapter, trainable_state
 from kqa.adapters.tracking import Tracker
-from kqa.errors import InputError, StoreError
+from kqa.errors import ConfigError, InputError, StoreError
 from kqa.types import Question
 
 logger = logging.getLogger(__name__)
@@ -86,8 +86,10 @@ class Trainer:
     """Train one adapter (config `adapter`) with the `train` settings; facts come from `retriever` (or none)."""
 
     def __init__(self, adapter: AdapterConfig, train: TrainConfig, retriever=None, *,
-                 graph_checksum: str | None = None, progress: bool = True):
+                 graph_checksum: str | None = None, progress: bool = True,
+                 long_context: LongContextConfig = LongContextConfig()):
         self.adapter = adapter
+        self.long_context = long_context
         self.config = train
         self.retriever = retriever
         self.graph_checksum = graph_checksum
@@ -105,8 +107,9 @@ class Trainer:
         model, tokenizer = build_model(self.adapter, seed=cfg.seed)
         if init_from is not None:
             _init_from(model, init_from)
+        self._prepare_long_context(model)
         model.to(accelerator.device)
-        encoder = model.make_encoder(tokenizer, cfg.max_length)
+        encoder = model.make_encoder(tokenizer, cfg.max_length, documents=self.long_context.enabled)
         train = [self._encode(encoder, questions[i]) for i in split.train]
         dev = [self._encode(encoder, questions[i]) for i in split.dev]
         pad = pad_id(tokenizer)
@@ -129,6 +132,22 @@ class Trainer:
             split, tuple(epoch_seconds), cache_s, model.trainable_parameters(), model.backbone_parameters(),
             loop.examples / max(sum(epoch_seconds), 1e-9), resumed_from,
         )
+
+    def _prepare_long_context(self, model: KnowledgeModel) -> None:
+        """S2-Attn, RoPE interpolation and unfrozen embeddings/norms for long multi-document inputs (LongLoRA)."""
+        long = self.long_context
+        if not (long.enabled or long.target_length):
+            return
+        if model.family != "decoder":
+            raise ConfigError(f"`long_context` applies to Llama-family decoders; `adapter.backbone` "
+                              f"{self.adapter.backbone!r} is an encoder.")
+        if self.config.activation_cache and long.enabled:
+            raise ConfigError("`train.activation_cache` cannot be used with `long_context.enabled`: the unfrozen "
+                              "embeddings and norms make the lower layers trainable.")
+        from kqa.adapters.longlora import prepare_long_context
+
+        unfrozen = prepare_long_context(model.backbone, long)
+        logger.info("long context: S2-Attn %s, %d backbone tensors unfrozen", long.enabled, len(unfrozen))
 
     def _encode(self, encoder, question: Question) -> EncodedQuestion:
         if question.answer not in question.labels:
@@ -350,7 +369,8 @@ def train_pipeline(pipeline: str | Path | None, data: str, out: str | Path, *, l
         from kqa.retrieval.control import DerangedRetriever
 
         retriever = DerangedRetriever(retriever, questions, seed=train.seed)
-    trainer = Trainer(adapter, train, retriever, graph_checksum=graph_checksum(graph_path), progress=progress)
+    trainer = Trainer(adapter, train, retriever, graph_checksum=graph_checksum(graph_path), progress=progress,
+                      long_context=config.long_context)
     return trainer.run(questions, out, resume=resume, init_from=init_from)
 
 

@@ -45,8 +45,11 @@ class Batch:
 class QuestionEncoder:
     """Tokenize (question, choice) pairs and their facts for one backbone family."""
 
-    def __init__(self, tokenizer, family: str, max_length: int, max_fact_tokens: int, facts_per_choice: int):
+    def __init__(self, tokenizer, family: str, max_length: int, max_fact_tokens: int, facts_per_choice: int,
+                 documents: bool = False):
         self.tokenizer = tokenizer
+        # long_context: every retrieved fact of the question becomes a "Document i:" line of the decoder prompt
+        self.documents = documents
         self.family = family  # "encoder" (text pairs with [CLS]/[SEP]) or "decoder" (one prompt)
         self.max_length = max_length
         self.max_fact_tokens = max_fact_tokens
@@ -54,7 +57,13 @@ class QuestionEncoder:
 
     def encode(self, question: Question, evidence: Evidence | None = None) -> EncodedQuestion:
         per_choice = evidence.per_choice if evidence is not None else tuple(() for _ in question.choices)
-        pairs = tuple(self._pair(question.stem, c.text) for c in question.choices)
+        if self.documents and evidence is not None:
+            from kqa.adapters.longlora import build_long_input, facts_from_evidence
+
+            prompt = build_long_input(question.stem, facts_from_evidence(evidence))  # documents, question, "Answer:"
+            pairs = tuple(self._long_pair(prompt, c.text) for c in question.choices)
+        else:
+            pairs = tuple(self._pair(question.stem, c.text) for c in question.choices)
         facts = tuple(self.fact_ids(per_choice[i] if i < len(per_choice) else ()) for i in range(len(pairs)))
         label = question.labels.index(question.answer) if question.answer in question.labels else -1
         return EncodedQuestion(pairs, facts, label)
@@ -65,6 +74,11 @@ class QuestionEncoder:
             return ()
         ids = self.tokenizer(FACT_SEPARATOR.join(texts), add_special_tokens=False)["input_ids"]
         return tuple(ids[: self.max_fact_tokens])
+
+    def _long_pair(self, prompt: str, choice: str) -> tuple[int, ...]:
+        """Cut from the left: the question and the choice at the end must survive, the oldest documents go first."""
+        ids = self.tokenizer(f"{prompt} {choice}")["input_ids"]
+        return tuple(ids[-self.max_length :])
 
     def _pair(self, stem: str, choice: str) -> tuple[int, ...]:
         if self.family == "encoder":

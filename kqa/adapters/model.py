@@ -188,9 +188,9 @@ class KnowledgeModel(nn.Module):
             self.injector = KnowledgeInjector(self.layers, self.layer_ids)
         self.set_active(self.active)
 
-    def make_encoder(self, tokenizer, max_length: int) -> QuestionEncoder:
+    def make_encoder(self, tokenizer, max_length: int, documents: bool = False) -> QuestionEncoder:
         return QuestionEncoder(tokenizer, self.family, max_length, self.config.max_fact_tokens,
-                               self.config.facts_per_choice if self.config.uses_gated else 0)
+                               self.config.facts_per_choice if self.config.uses_gated else 0, documents)
 
 
 def _copy(module: nn.Module) -> nn.Module:

@@ -43,13 +43,16 @@ def trainable_state(model: KnowledgeModel, name: str | None = None) -> dict[str,
         from peft.utils import get_peft_model_state_dict
 
         state |= {f"lora.{k}": v for k, v in get_peft_model_state_dict(model.backbone, adapter_name=name).items()}
+    # long_context training unfreezes embeddings and norms (LongLoRA's "trainable_params"): they belong to the set
+    state |= {f"unfrozen.{k}": p for k, p in model.backbone.named_parameters() if p.requires_grad and ".lora_" not in k}
     return {k: v.detach().cpu().contiguous() for k, v in state.items()}
 
 
 def load_trainable_state(model: KnowledgeModel, state: dict[str, torch.Tensor], name: str | None = None) -> None:
     """Inverse of `trainable_state`; every key must land somewhere."""
     name = name or model.active
-    parts = {p: {k[len(p) + 1 :]: v for k, v in state.items() if k.startswith(p + ".")} for p in ("head", "gated", "lora")}
+    parts = {p: {k[len(p) + 1 :]: v for k, v in state.items() if k.startswith(p + ".")}
+             for p in ("head", "gated", "lora", "unfrozen")}
     model.heads[name].load_state_dict(parts["head"])
     if model.config.uses_gated:
         model.adapters[name].load_state_dict(parts["gated"])
@@ -59,6 +62,14 @@ def load_trainable_state(model: KnowledgeModel, state: dict[str, torch.Tensor], 
         result = set_peft_model_state_dict(model.backbone, parts["lora"], adapter_name=name)
         if result.unexpected_keys:
             raise StoreError(f"LoRA weights do not fit the backbone: unexpected keys {result.unexpected_keys[:3]}")
+    if parts["unfrozen"]:
+        backbone = dict(model.backbone.named_parameters())
+        missing = sorted(set(parts["unfrozen"]) - set(backbone))
+        if missing:
+            raise StoreError(f"unfrozen backbone weights do not fit the backbone: unknown names {missing[:3]}")
+        with torch.no_grad():
+            for key, value in parts["unfrozen"].items():
+                backbone[key].copy_(value)
 
 
 def save_adapter(model: KnowledgeModel, folder: str | Path, *, graph_checksum: str | None = None,
