@@ -61,30 +61,6 @@ def ask(
             typer.echo(f"       {fact.score:.2f}  {fact.text}   [{fact.relation}, {fact.origin}, {source}]")
 
 
-@app.command("eval")
-def eval_(
-    data: Annotated[str, typer.Argument(help="csqa:validation, obqa:validation, or a CSQA-style .jsonl file.")],
-    pipeline: PipelineOpt = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="First N questions only.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write predictions.jsonl and metrics.json here.")] = None,
-    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Skip and count malformed records.")] = False,
-    graph: GraphOpt = None,
-    adapter: AdapterOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Evaluate a pipeline on a multiple-choice question set and print its accuracy."""
-    from kqa.data import load_questions
-    from kqa.evaluate import Evaluator
-    from kqa.pipeline import KQAPipeline
-
-    loaded = load_questions(data, skip_invalid=skip_invalid, limit=limit)
-    report = Evaluator(KQAPipeline.from_config(pipeline, graph=graph, adapter=adapter), out, progress=not as_json).run(loaded, source=data)
-    if as_json:
-        _print_json(report.to_dict())
-    else:
-        typer.echo(report.table())
-
-
 @app.command()
 def validate(
     data: Annotated[str, typer.Argument(help="A question set to check without answering it.")],
@@ -107,10 +83,12 @@ def validate(
 
 
 from kqa.adapters.cli import train_command  # noqa: E402  (sub-commands are mounted after the root app exists)
+from kqa.evaluation.cli import eval_command  # noqa: E402
 from kqa.graph.cli import app as graph_app  # noqa: E402
 
 app.add_typer(graph_app, name="graph")
 app.command("train")(train_command)
+app.command("eval")(eval_command)
 index_app = typer.Typer(help="The dense fact index kept beside a graph.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 

@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+
+from kqa.evaluation.compare import mcnemar_exact, paired_bootstrap
+from kqa.evaluation.metrics import (
+    bootstrap_ci,
+    by_concept,
+    by_linked,
+    gold_coverage,
+    position_confusion,
+    reliability,
+    summarize,
+)
+
+
+def record(qid, gold, predicted, probs=(0.6, 0.3, 0.1), concept="c", linked=None, gold_origin=""):
+    labels = "ABC"
+    choices = [{"label": lab, "score": 0.0, "probability": p,
+                "evidence": [{"text": f"{qid}{lab}", "origin": gold_origin, "score": 0.5}] if lab == gold and gold_origin else []}
+               for lab, p in zip(labels, probs)]
+    return {"id": qid, "source": "s", "gold": gold, "predicted": predicted,
+            "correct": None if gold is None else gold == predicted, "concept": concept, "linked_concepts": linked,
+            "choices": choices}
+
+
+def test_bootstrap_ci_contains_the_estimate_and_is_seeded():
+    correct = [True] * 70 + [False] * 30
+    acc, low, high = bootstrap_ci(correct, samples=2000, seed=3)
+    assert acc == 0.7 and low < 0.7 < high
+    assert 0.58 < low < 0.66 and 0.74 < high < 0.82  # ~ 0.7 +- 1.96 * sqrt(0.21 / 100)
+    assert bootstrap_ci(correct, 2000, seed=3) == (acc, low, high)
+    with pytest.raises(ValueError, match="at least one labelled prediction, got 0"):
+        bootstrap_ci([])
+
+
+def test_ece_is_zero_for_a_perfectly_calibrated_toy_set_and_exact_otherwise():
+    # 10 answers at confidence 0.8 of which 8 right, 10 at 0.3 of which 3 right
+    confidence = [0.8] * 10 + [0.3] * 10
+    correct = [True] * 8 + [False] * 2 + [True] * 3 + [False] * 7
+    result = reliability(confidence, correct, bins=10)
+    assert result["ece"] == pytest.approx(0.0, abs=1e-12)
+    assert [b["n"] for b in result["bins"]] == [0, 0, 0, 10, 0, 0, 0, 0, 10, 0]
+    overconfident = reliability([0.9] * 4, [True, False, True, False], bins=10)
+    assert overconfident["ece"] == pytest.approx(0.4)
+    assert reliability([1.0], [True])["bins"][-1]["n"] == 1  # confidence 1.0 falls in the last bin
+
+
+def test_position_confusion_counts_gold_against_predicted_positions():
+    records = [record("1", "A", "A"), record("2", "B", "A"), record("3", "C", "A"), record("4", "B", "B"),
+               record("5", None, "C")]
+    pos = position_confusion(records)
+    assert pos["matrix"] == [[1, 0, 0], [1, 1, 0], [1, 0, 0]]
+    assert pos["predicted_share"] == [0.6, 0.2, 0.2]  # the gold-less record counts in predictions only
+    assert pos["gold_share"] == [0.25, 0.5, 0.25]
+
+
+def test_coverage_counts_graph_facts_on_the_gold_choice_only():
+    assert gold_coverage(record("1", "B", "A", gold_origin="direct"))
+    assert gold_coverage(record("1", "B", "A", gold_origin="two-hop"))
+    assert not gold_coverage(record("1", "B", "A", gold_origin="dense"))
+    assert not gold_coverage(record("1", "B", "A"))
+
+
+def test_per_concept_and_per_linked_concepts():
+    records = [record("1", "A", "A", concept="fish", linked=["a"]), record("2", "A", "B", concept="fish", linked=[]),
+               record("3", "A", "A", concept="dog", linked=["a", "b", "c", "d", "e", "f"])]
+    assert by_concept(records, top=1) == [{"concept": "fish", "n": 2, "accuracy": 0.5}]
+    assert by_linked(records) == [{"linked": "0", "n": 1, "accuracy": 0.0}, {"linked": "1", "n": 1, "accuracy": 1.0},
+                                  {"linked": "5+", "n": 1, "accuracy": 1.0}]
+
+
+def test_summarize_without_answer_keys_has_no_accuracy():
+    metrics = summarize([record("1", None, "A"), record("2", None, "B")])
+    assert metrics["accuracy"] is None and metrics["labelled"] == 0 and metrics["n"] == 2
+    assert "calibration" not in metrics
+
+
+def test_mcnemar_exact_on_a_hand_example():
+    # 1 question only A got right, 6 only B: p = 2 * P(X <= 1), X ~ Binomial(7, 1/2) = 2 * 8 / 128
+    assert mcnemar_exact(1, 6) == pytest.approx(0.125)
+    assert mcnemar_exact(6, 1) == pytest.approx(0.125)
+    assert mcnemar_exact(0, 0) == 1.0 and mcnemar_exact(3, 3) == 1.0
+    assert mcnemar_exact(0, 10) == pytest.approx(2 / 1024)
+
+
+def test_paired_bootstrap_centres_on_the_difference():
+    a = [True] * 60 + [False] * 40
+    b = [True] * 50 + [False] * 50
+    diff, low, high = paired_bootstrap(a, b, samples=1000, seed=0)
+    assert diff == pytest.approx(0.1) and low < 0.1 < high and low > 0  # 10 discordant pairs, all for A
+    assert np.isclose(paired_bootstrap(a, a)[1], 0.0)
