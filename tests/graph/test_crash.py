@@ -55,6 +55,10 @@ def test_sigkill_leaves_before_or_after_state(tmp_path):
     for _ in range(ROUNDS):
         done = run_child(graph, rng.uniform(0.1, 0.6))
         committed = done[-1] if done else committed
+        if not (graph / "manifest.json").exists():
+            # killed before the graph was first created (a slow start under load): the "before" state of no graph
+            assert committed == -1, "a graph that once existed lost its manifest"
+            continue
         with GraphStore.open(graph) as store:  # raises if the manifest counts do not match the data
             found = state_digest(store.state)
             step = next_step(store.state.names)  # batches on disk
