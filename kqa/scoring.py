@@ -62,9 +62,11 @@ class CausalLMScorer:
         self.warm_up()
         prefixes = [self.facts_prefix(e) for e in evidence] if evidence and self.config.use_facts else [""] * len(questions)
         prompts = [p + self.config.template.format(question=q.stem) for p, q in zip(prefixes, questions)]
-        scores = self._loglik(prompts, questions)
+        # the KV-cache path pays off for long shared prompts (facts); short ones batch better across questions
+        shared = self.config.shared_prefix and any(prefixes)
+        scores = self._loglik(prompts, questions, shared)
         if self.config.mode == "pmi":
-            neutral = self._loglik([p + self.config.neutral_template for p in prefixes], questions)
+            neutral = self._loglik([p + self.config.neutral_template for p in prefixes], questions, shared)
             scores = [tuple(a - b for a, b in zip(s, n)) for s, n in zip(scores, neutral)]
         return scores
 
@@ -74,10 +76,10 @@ class CausalLMScorer:
         texts = [f.text for f in facts[: self.config.max_facts]]
         return self.config.facts_template.format(facts=". ".join(texts) + ".") if texts else ""
 
-    def _loglik(self, prompts: Sequence[str], questions: Sequence[Question]) -> list[tuple[float, ...]]:
+    def _loglik(self, prompts: Sequence[str], questions: Sequence[Question], shared: bool) -> list[tuple[float, ...]]:
         """Sum (or mean, in mode 'mean') log p(choice | prompt) per choice."""
         mean = self.config.mode == "mean"
-        if self.config.shared_prefix:
+        if shared:
             return [self._score_shared(p, q, mean) for p, q in zip(prompts, questions)]
         pairs = [self.encode(p, c.text) for p, q in zip(prompts, questions) for c in q.choices]
         flat = [s / e.n_cont if mean else s for s, e in zip(self._score_pairs(pairs), pairs)]

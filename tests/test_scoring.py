@@ -28,15 +28,19 @@ def reference_loglik(model, ids: tuple[int, ...], n_cont: int) -> float:
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean"])
-@pytest.mark.parametrize("batch_size,shared_prefix", [(1, False), (3, False), (16, False), (16, True)])
+@pytest.mark.parametrize("batch_size,shared_prefix,facts", [
+    (1, False, False), (3, False, False), (16, False, False), (3, False, True), (16, True, True), (16, True, False)])
 def test_batched_and_shared_prefix_scores_equal_the_naive_loop(tiny_llama, minilm_tokenizer, mode, batch_size,
-                                                                shared_prefix):
-    scorer = make_scorer(tiny_llama, minilm_tokenizer, mode=mode, batch_size=batch_size, shared_prefix=shared_prefix)
-    scores = scorer.run(QUESTIONS)
-    for question, per_choice in zip(QUESTIONS, scores):
+                                                                shared_prefix, facts):
+    scorer = make_scorer(tiny_llama, minilm_tokenizer, mode=mode, batch_size=batch_size, shared_prefix=shared_prefix,
+                         use_facts=facts)
+    evidence = [evidence_for(q, ["fish live in water", "an aquarium holds water"]) for q in QUESTIONS]
+    scores = scorer.run(QUESTIONS, evidence)
+    for question, ev, per_choice in zip(QUESTIONS, evidence, scores):
         assert len(per_choice) == len(question.choices)
+        prefix = scorer.facts_prefix(ev) if facts else ""
         for choice, got in zip(question.choices, per_choice):
-            enc = scorer.encode(scorer.config.template.format(question=question.stem), choice.text)
+            enc = scorer.encode(prefix + scorer.config.template.format(question=question.stem), choice.text)
             expected = reference_loglik(tiny_llama, enc.ids, enc.n_cont)
             if mode == "mean":
                 expected /= enc.n_cont
