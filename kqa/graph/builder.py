@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -35,9 +36,10 @@ class UpdateResult:
     triples: int = 0  # triples extracted or imported (before merging into edges)
     seconds: float = 0.0
     counts: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)  # what a command adds to the common fields (e.g. counts per rule)
 
     def to_dict(self) -> dict:
-        return {"documents_parsed": self.parsed, "documents_unchanged": self.unchanged,
+        return {**self.details, "documents_parsed": self.parsed, "documents_unchanged": self.unchanged,
                 "documents_removed": self.removed_documents,
                 "skipped": [{"document": s.name, "reason": s.reason} for s in self.skipped],
                 "triples_extracted": self.triples, "edges_added": len(self.added), "edges_removed": len(self.removed),
@@ -62,6 +64,7 @@ class UpdateResult:
                  f"graph      {c.get('nodes', 0)} concepts, {c.get('edges', 0)} edges, "
                  f"{c.get('documents', 0)} documents",
                  f"time       {self.seconds:.1f} s"]
+        lines += [f"{key:<10} {value}" for key, value in self.details.items()]
         lines += [f"  skipped {s.name}: {s.reason}" for s in self.skipped[:max_skipped]]
         if len(self.skipped) > max_skipped:
             lines.append(f"  ... and {len(self.skipped) - max_skipped} more skipped")
@@ -101,6 +104,7 @@ class GraphBuilder:
             for batch in _chunks(self._parse(todo), self.config.commit_every):
                 triples += sum(len(d.triples) for d in batch)
                 tally.add(store.commit([AddDocument(d) for d in batch]))
+            tally.add(retract_stale_inferences(store, tally.total))
             counts = store.state.counts()
         return UpdateResult(len(todo), unchanged, 0, tuple(skipped), tuple(sorted(tally.total.added)),
                             tuple(sorted(tally.total.removed)), triples, time.perf_counter() - start, counts)
@@ -151,7 +155,10 @@ def remove_documents(graph: str | Path, keys: Iterable[str], config: GraphConfig
                 docs.add(store.state.names[key])
             else:
                 skipped.append(Skipped(key, "no such document id or name in the graph"))
-        changes = store.commit(ops)
+        tally = _Tally()
+        tally.add(store.commit(ops))
+        tally.add(retract_stale_inferences(store, tally.total))
+        changes = tally.total
         removed_docs = sum(1 for d in docs if d not in store.state.docs)
         counts = store.state.counts()
     return UpdateResult(removed_documents=removed_docs, skipped=tuple(skipped), added=tuple(sorted(changes.added)),
@@ -163,7 +170,10 @@ def import_documents(graph: str | Path, docs: Iterable[Document], config: GraphC
     start = time.perf_counter()
     with _open(graph, config, True) as store:
         docs = list(docs)
-        changes = store.commit([AddDocument(d) for d in docs if store.state.names.get(d.name) != d.id])
+        tally = _Tally()
+        tally.add(store.commit([AddDocument(d) for d in docs if store.state.names.get(d.name) != d.id]))
+        tally.add(retract_stale_inferences(store, tally.total))
+        changes = tally.total
         counts = store.state.counts()
     return UpdateResult(parsed=len(docs), added=tuple(sorted(changes.added)), removed=tuple(sorted(changes.removed)),
                         triples=sum(len(d.triples) for d in docs), seconds=time.perf_counter() - start,
@@ -172,6 +182,29 @@ def import_documents(graph: str | Path, docs: Iterable[Document], config: GraphC
 
 def _open(graph, config: GraphConfig, create: bool) -> GraphStore:
     return GraphStore.open(graph, writable=True, create=create, compact_min_bytes=config.compact_min_bytes)
+
+
+def open_graph(graph: str | Path | GraphStore, config: GraphConfig = GraphConfig()):
+    """An existing graph opened for writing (validate, infer, resolve use it), as a context manager.
+
+    Given a GraphStore already open for writing, use it and leave it open: a caller running several steps on a big
+    graph reads it once.
+    """
+    if isinstance(graph, GraphStore):
+        return nullcontext(graph)
+    return _open(graph, config, False)
+
+
+def retract_stale_inferences(store: GraphStore, after: Changes | None = None) -> Changes:
+    """After a change, drop inferred edges that lost a premise (see kqa.graph.inference).
+
+    `after`: the changes just made; premises only go when edges go (removal, quarantine, merge), so a change that
+    removed nothing needs no scan. None: scan anyway."""
+    from kqa.graph.inference import stale_inference_ops
+
+    if after is not None and not after.removed:
+        return Changes()
+    return store.commit(stale_inference_ops(store.state))
 
 
 def _chunks(items: Iterator, size: int) -> Iterator[list]:

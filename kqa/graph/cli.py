@@ -125,3 +125,87 @@ def import_wordnet_cmd(graph: Path = GRAPH, glosses: bool = typer.Option(False, 
 def import_conceptnet_cmd(csv: Path, graph: Path = GRAPH, as_json: bool = JSON) -> None:
     """English edges of a ConceptNet assertions file (.csv or .csv.gz), weights kept."""
     _report(_run(import_conceptnet, graph, csv), as_json, graph)
+
+
+def _section(cls, **values):
+    """A config section from CLI options; a bad value is one clear line on stderr."""
+    from pydantic import ValidationError
+
+    try:
+        return cls(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        _fail(f"invalid option --{str(err['loc'][0]).replace('_', '-')}: {err['msg']} (got {err.get('input')!r})")
+
+
+def _print(report, as_json: bool, graph: Path) -> None:
+    if report.added or report.removed:
+        _sync_index(graph, report)
+    typer.echo(json.dumps(report.to_dict()) if as_json else report.summary())
+
+
+@app.command()
+def validate(graph: Path = GRAPH, quarantine: bool = typer.Option(False, help="Quarantine what is flagged."),
+             min_confidence: Optional[float] = typer.Option(None, help="Flag edges less confident than this."),
+             min_supports: Optional[int] = typer.Option(None, help="Flag edges with fewer supporting documents."),
+             as_json: bool = JSON) -> None:
+    """Report self-loops, contradictions, IsA cycles, non-concepts, weak edges and isolated concepts."""
+    from kqa.graph.config import ValidationConfig
+    from kqa.graph.validate import validate_graph
+
+    config = _section(ValidationConfig, min_confidence=min_confidence, min_supports=min_supports)
+    _print(_run(validate_graph, graph, config, quarantine), as_json, graph)
+
+
+@app.command()
+def restore(edge_ids: Optional[list[str]] = typer.Argument(None, help="Quarantined edge ids."), graph: Path = GRAPH,
+            reason: Optional[str] = typer.Option(None, help="Restore the edges quarantined for this reason, or 'all'."),
+            as_json: bool = JSON) -> None:
+    """Make quarantined edges active (retrievable) again."""
+    from kqa.graph.validate import restore as restore_edges
+
+    _report(_run(restore_edges, graph, edge_ids, reason), as_json, graph)
+
+
+@app.command()
+def infer(graph: Path = GRAPH, max_depth: Optional[int] = typer.Option(None, help="Longest chain of rule steps."),
+          decay: Optional[float] = typer.Option(None, help="Confidence factor per rule step."),
+          min_confidence: Optional[float] = typer.Option(None, help="Drop inferred edges below this."),
+          as_json: bool = JSON) -> None:
+    """Derive IsA/PartOf transitivity, inherited properties and symmetric relations (replaces the last run)."""
+    from kqa.graph.config import InferenceConfig
+    from kqa.graph.inference import infer as infer_edges
+
+    config = _section(InferenceConfig, max_depth=max_depth, decay=decay, min_confidence=min_confidence)
+    _report(_run(infer_edges, graph, config), as_json, graph)
+
+
+@app.command()
+def resolve(graph: Path = GRAPH, threshold: Optional[float] = typer.Option(None, help="Embedding cosine to merge at."),
+            wordnet: bool = typer.Option(True, help="Merge lemmas of the same WordNet sense."),
+            morphology: bool = typer.Option(True, help="Merge plural/singular and hyphen spellings."),
+            embedding: bool = typer.Option(True, help="Merge names with near-identical embeddings."),
+            as_json: bool = JSON) -> None:
+    """Merge concepts that name the same thing (aliases kept; undo with `kqa graph unmerge`)."""
+    from kqa.graph.config import ResolutionConfig
+    from kqa.graph.resolve import resolve_entities
+
+    config = _section(ResolutionConfig, threshold=threshold, wordnet=wordnet, morphology=morphology,
+                      embedding=embedding)
+    _print(_run(resolve_entities, graph, config), as_json, graph)
+
+
+@app.command()
+def merge(alias: str, canonical: str, graph: Path = GRAPH, as_json: bool = JSON) -> None:
+    """Merge ALIAS into CANONICAL by hand."""
+    from kqa.graph.resolve import merge as merge_names
+
+    _report(_run(merge_names, graph, alias, canonical), as_json, graph)
+
+
+@app.command()
+def unmerge(alias: str, graph: Path = GRAPH, as_json: bool = JSON) -> None:
+    """Undo the merge of ALIAS: its edges show under its own name again."""
+    from kqa.graph.resolve import unmerge as unmerge_name
+
+    _report(_run(unmerge_name, graph, alias), as_json, graph)

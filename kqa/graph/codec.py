@@ -12,10 +12,12 @@ from kqa.graph.model import (
     ConceptInfo,
     DocRecord,
     Document,
+    Merge,
     Operation,
     RemoveName,
     SetStatus,
     Triple,
+    Unmerge,
 )
 from kqa.graph.state import GraphState
 from kqa.types import Provenance
@@ -29,6 +31,10 @@ def encode_op(op: Operation) -> dict:
                 "concepts": [[c.name, c.label, c.description] for c in d.concepts]}
     if isinstance(op, RemoveName):
         return {"op": "unname", "id": op.doc_id, "name": op.name}
+    if isinstance(op, Merge):
+        return {"op": "merge", "alias": op.alias, "canonical": op.canonical}
+    if isinstance(op, Unmerge):
+        return {"op": "unmerge", "alias": op.alias}
     return {"op": "status", "edge": op.edge_id, "status": op.status}
 
 
@@ -42,13 +48,20 @@ def decode_op(data: dict) -> Operation:
         return RemoveName(data["id"], data["name"])
     if kind == "status":
         return SetStatus(data["edge"], data["status"])
-    raise StoreError(f"unknown operation {kind!r} in the graph log; valid operations are add, unname, status.")
+    if kind == "merge":
+        return Merge(data["alias"], data["canonical"])
+    if kind == "unmerge":
+        return Unmerge(data["alias"])
+    raise StoreError(f"unknown operation {kind!r} in the graph log; "
+                     "valid operations are add, unname, status, merge, unmerge.")
 
 
 def dump_state(state: GraphState) -> Iterator[str]:
     """Snapshot lines in a canonical order, so equal graphs give byte-identical snapshots."""
     for doc_id in sorted(state.docs):
         yield json.dumps({"doc": doc_id, "names": sorted(state.docs[doc_id].names)}, ensure_ascii=False)
+    for alias in sorted(state.alias.aliases):  # before the edges: loading indexes each edge under its aliases
+        yield json.dumps({"alias": alias, "canonical": state.alias.aliases[alias]}, ensure_ascii=False)
     for tid in sorted(state.edges):
         e = state.edges[tid]
         supports = sorted([s.source, s.sentence, s.extractor, s.confidence] for s in e.supports)
@@ -71,6 +84,8 @@ def load_state(lines: Iterable[str]) -> GraphState:
             state.docs[rec["doc"]] = DocRecord(names=set(rec["names"]))
             for name in rec["names"]:
                 state.names[name] = rec["doc"]
+        elif "alias" in rec:
+            state.alias.add_alias(rec["alias"], rec["canonical"])
         elif "edge" in rec:
             for s in rec["s"]:
                 key = tuple(s)

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 
 from kqa.types import Provenance
 
-ACTIVE = "active"  # edge status; issue 4 (validation, quarantine) adds others
+ACTIVE = "active"  # edge status; validation sets "quarantined:<reason>" (kept in the store, never retrieved)
+QUARANTINED = "quarantined:"
+
+
+def quarantined(reason: str) -> str:
+    """The status of an edge quarantined for `reason` (e.g. "quarantined:self-loop")."""
+    return QUARANTINED + reason
 
 
 def triple_id(head: str, relation: str, tail: str) -> str:
@@ -73,7 +79,22 @@ class SetStatus:
     status: str
 
 
-Operation = AddDocument | RemoveName | SetStatus
+@dataclass(frozen=True)
+class Merge:
+    """From now on `alias` names the same node as `canonical` (its edges show under the canonical name)."""
+
+    alias: str
+    canonical: str
+
+
+@dataclass(frozen=True)
+class Unmerge:
+    """Undo the merge of `alias`: its own edges show under its own name again."""
+
+    alias: str
+
+
+Operation = AddDocument | RemoveName | SetStatus | Merge | Unmerge
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,7 @@ class Concept:
     label: str  # NER label ("" when none)
     description: str  # e.g. a WordNet gloss ("" when none)
     degree: int
+    aliases: tuple[str, ...] = ()  # names merged into this concept (entity resolution)
 
 
 @dataclass(slots=True)

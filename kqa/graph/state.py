@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
+from kqa.graph.aliases import AliasIndex
 from kqa.graph.model import (
     AddDocument,
     Changes,
@@ -14,15 +15,21 @@ from kqa.graph.model import (
     Document,
     Edge,
     EdgeRecord,
+    Merge,
     Operation,
     RemoveName,
     SetStatus,
+    Unmerge,
 )
 from kqa.types import Provenance
 
 
 class GraphState:
-    """Edges keyed by triple id; a concept lives while an edge touches it or a document describes it."""
+    """Edges keyed by triple id; a concept lives while an edge touches it or a document describes it.
+
+    `edges` and `concepts` hold the raw graph, as documents stated it. Readers see it through the alias table
+    (`alias`, see aliases.py): merged names show as their canonical concept, and changes are reported that way.
+    """
 
     def __init__(self) -> None:
         self.edges: dict[str, EdgeRecord] = {}
@@ -30,6 +37,7 @@ class GraphState:
         self.docs: dict[str, DocRecord] = {}
         self.names: dict[str, str] = {}  # document name -> content hash
         self.relations: Counter[str] = Counter()
+        self.alias = AliasIndex()
 
     # ---- changes -------------------------------------------------------------------------------------------------
     def apply(self, op: Operation, changes: Changes) -> None:
@@ -38,8 +46,25 @@ class GraphState:
         elif isinstance(op, RemoveName):
             self._remove_name(op.doc_id, op.name, changes)
         elif isinstance(op, SetStatus):
-            if op.edge_id in self.edges:
-                self.edges[op.edge_id].status = op.status
+            for tid in self.alias.groups.get(op.edge_id, (op.edge_id,)):  # a merged edge: all of its raw edges
+                if tid in self.edges:
+                    self.edges[tid].status = op.status
+        elif isinstance(op, Merge):
+            if self.alias.can_merge(op.alias, op.canonical):
+                self._realias(op.alias, changes, lambda: self.alias.add_alias(op.alias, op.canonical))
+        elif isinstance(op, Unmerge):
+            if op.alias in self.alias.aliases:
+                self._realias(op.alias, changes, lambda: self.alias.drop_alias(op.alias))
+
+    def _realias(self, alias: str, changes: Changes, change) -> None:
+        """Re-show every raw edge of `alias` (and of names merged into it) around a change of the alias table."""
+        touched = sorted({t for n in self.alias.closure(alias) if n in self.concepts for t in self.concepts[n].edges})
+        for tid in touched:
+            self.alias.unindex(tid, changes)
+        self.alias.park(touched)
+        change()
+        for tid in touched:
+            self.alias.index(tid, self.edges, changes)
 
     def _add(self, doc: Document, changes: Changes) -> None:
         old = self.names.get(doc.name)
@@ -67,7 +92,7 @@ class GraphState:
             self._concept(head).edges.add(tid)
             self._concept(tail).edges.add(tid)
             self.relations[rel] += 1
-            changes.created(tid)
+            self.alias.index(tid, self.edges, changes)
         if support not in edge.supports:  # the same sentence twice in one document is one support
             edge.supports.append(support)
         self.docs[support.source].edges.add(tid)
@@ -93,6 +118,7 @@ class GraphState:
         edge.supports = [s for s in edge.supports if s.source != doc_id]
         if edge.supports:
             return
+        self.alias.unindex(tid, changes)
         del self.edges[tid]
         self.relations[edge.relation] -= 1
         if not self.relations[edge.relation]:
@@ -100,7 +126,6 @@ class GraphState:
         for concept in (edge.head, edge.tail):
             self.concepts[concept].edges.discard(tid)
             self._drop_if_unused(concept)
-        changes.deleted(tid)
 
     def _concept(self, name: str) -> ConceptRecord:
         record = self.concepts.get(name)
@@ -113,32 +138,64 @@ class GraphState:
         if record is not None and not record.edges and not record.notes:
             del self.concepts[name]
 
-    # ---- reading -------------------------------------------------------------------------------------------------
+    # ---- reading (the resolved view) -------------------------------------------------------------------------
+    def resolve(self, name: str) -> str:
+        return self.alias.resolve(name)
+
     def edge(self, tid: str) -> Edge | None:
+        if tid in self.alias.groups:
+            return self._group_edge(tid)
         record = self.edges.get(tid)
-        if record is None:
+        if record is None or tid in self.alias.res_map:
             return None
         return Edge(tid, record.head, record.relation, record.tail, tuple(record.supports), record.status)
 
+    def _group_edge(self, rid: str) -> Edge:
+        members = sorted(self.alias.groups[rid], key=lambda t: (t != rid, t))  # the canonical's own edge first
+        first = self.edges[members[0]]
+        supports = list(dict.fromkeys(s for t in members for s in self.edges[t].supports))
+        return Edge(rid, self.resolve(first.head), first.relation, self.resolve(first.tail), tuple(supports),
+                    self.alias.status(rid, self.edges))
+
     def iter_edges(self) -> Iterator[Edge]:
+        seen: set[str] = set()
         for tid in self.edges:
-            yield self.edge(tid)
+            rid = self.alias.resolved_id(tid)
+            if rid is None or rid in seen:
+                continue
+            if rid in self.alias.groups:
+                seen.add(rid)
+            yield self.edge(rid)
 
     def concept(self, name: str) -> Concept | None:
-        record = self.concepts.get(name)
-        if record is None:
+        name = self.resolve(name)
+        names = [n for n in self.alias.closure(name) if n in self.concepts]
+        if not names:
             return None
-        notes = [record.notes[k] for k in sorted(record.notes)]  # sorted: the answer must not depend on history
+        notes = [self.concepts[n].notes[k] for n in names for k in sorted(self.concepts[n].notes)]  # not history
         label = next((lab for lab, _ in notes if lab), "")
         description = next((desc for _, desc in notes if desc), "")
-        return Concept(name, label, description, len(record.edges))
+        degree = len(self.neighbours(name)) if self.alias.aliases else len(self.concepts[name].edges)
+        return Concept(name, label, description, degree, tuple(sorted(n for n in names if n != name)))
 
     def neighbours(self, name: str) -> list[Edge]:
-        record = self.concepts.get(name)
-        if record is None:
-            return []
-        return sorted((self.edge(t) for t in record.edges), key=lambda e: (-e.confidence, e.relation, e.id))
+        name = self.resolve(name)
+        tids = {t for n in self.alias.closure(name) if n in self.concepts for t in self.concepts[n].edges}
+        rids = {r for r in map(self.alias.resolved_id, tids) if r is not None}
+        return sorted((self.edge(r) for r in rids), key=lambda e: (-e.confidence, e.relation, e.id))
+
+    def vocabulary(self) -> frozenset[str]:
+        """Every concept name as shown: merged aliases are not nodes of their own."""
+        if not self.alias.aliases:
+            return frozenset(self.concepts)
+        return frozenset(map(self.resolve, self.concepts))
 
     def counts(self) -> dict:
-        return {"nodes": len(self.concepts), "edges": len(self.edges), "documents": len(self.docs),
-                "relations": dict(sorted(self.relations.items()))}
+        if not self.alias.aliases:
+            return {"nodes": len(self.concepts), "edges": len(self.edges), "documents": len(self.docs),
+                    "relations": dict(sorted(self.relations.items()))}
+        relations = Counter(self.relations)
+        hidden = self.alias.adjust_counts(self.edges, relations)
+        return {"nodes": len(self.vocabulary()), "edges": len(self.edges) - hidden, "documents": len(self.docs),
+                "relations": {r: n for r, n in sorted(relations.items()) if n > 0},
+                "aliases": len(self.alias.aliases)}

@@ -81,10 +81,19 @@ class GraphStore:
 
     # ---- reading (what linking and retrieval use) ----------------------------------------------------------------
     def vocabulary(self) -> frozenset[str]:
-        """Every concept name (lowercase lemmas, words joined by spaces)."""
-        return frozenset(self.state.concepts)
+        """Every concept name (lowercase lemmas, words joined by spaces); merged aliases are not nodes."""
+        return self.state.vocabulary()
+
+    def resolve(self, name: str) -> str:
+        """The concept `name` was merged into (itself when it was not merged)."""
+        return self.state.resolve(name)
+
+    def aliases(self) -> dict[str, str]:
+        """alias -> the name it was merged into."""
+        return dict(self.state.alias.aliases)
 
     def concept(self, name: str) -> Concept | None:
+        """The concept `name` or, for a merged alias, its canonical concept (with its aliases)."""
         return self.state.concept(name)
 
     def neighbours(self, name: str) -> list[Edge]:

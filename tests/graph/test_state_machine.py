@@ -1,4 +1,4 @@
-"""Hypothesis: random add / remove / reopen / compact against a plain in-memory model of the graph."""
+"""Hypothesis: random add / remove / merge / unmerge / reopen / compact against a plain in-memory model of the graph."""
 
 import hashlib
 import shutil
@@ -8,7 +8,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from kqa.graph.model import AddDocument, Document, RemoveName, Triple
+from kqa.graph.model import AddDocument, Document, Merge, RemoveName, Triple, Unmerge
 from kqa.graph.store import GraphStore
 
 NAMES = st.sampled_from(["a", "b", "c", "d"])
@@ -27,19 +27,43 @@ class GraphMachine(RuleBasedStateMachine):
         self.dir = tempfile.mkdtemp()
         self.store = GraphStore.open(self.dir, writable=True, create=True, compact_min_bytes=300)
         self.model: dict[str, frozenset] = {}  # document name -> its triples
+        self.aliases: dict[str, str] = {}  # alias -> the name it was merged into
+
+    def resolve(self, name):
+        while name in self.aliases:
+            name = self.aliases[name]
+        return name
 
     @rule(name=NAMES, triples=TRIPLES)
     def add(self, name, triples):
         doc = Document(content_id(triples), name, tuple(Triple(h, r, t, "s", "x", 1.0) for h, r, t in triples))
-        self.store.commit([AddDocument(doc)])
+        self.commit_and_check([AddDocument(doc)])
         self.model[name] = triples
 
     @rule(name=NAMES)
     def remove(self, name):
         doc_id = self.store.state.names.get(name)
         if doc_id is not None:
-            self.store.commit([RemoveName(doc_id, name)])
+            self.commit_and_check([RemoveName(doc_id, name)])
         self.model.pop(name, None)
+
+    @rule(alias=st.sampled_from(WORDS), canonical=st.sampled_from(WORDS))
+    def merge(self, alias, canonical):
+        self.commit_and_check([Merge(alias, canonical)])
+        if alias not in self.aliases and alias != canonical and self.resolve(canonical) != alias:
+            self.aliases[alias] = canonical
+
+    @rule(alias=st.sampled_from(WORDS))
+    def unmerge(self, alias):
+        self.commit_and_check([Unmerge(alias)])
+        self.aliases.pop(alias, None)
+
+    def commit_and_check(self, ops):
+        """The reported changes are exactly the edge ids that appeared and disappeared (what an index syncs)."""
+        before = {e.id for e in self.store.edges()}
+        changes = self.store.commit(ops)
+        after = {e.id for e in self.store.edges()}
+        assert (changes.added, changes.removed) == (after - before, before - after)
 
     @rule()
     def reopen(self):
@@ -54,11 +78,14 @@ class GraphMachine(RuleBasedStateMachine):
     def matches_model(self):
         expected: dict[tuple, set] = {}
         for triples in self.model.values():
-            for t in triples:
-                expected.setdefault(t, set()).add(content_id(triples))
+            for h, r, t in triples:
+                if self.resolve(h) != self.resolve(t):  # a merge hides the edges it would turn into self-loops
+                    expected.setdefault((self.resolve(h), r, self.resolve(t)), set()).add(content_id(triples))
         found = {(e.head, e.relation, e.tail): {s.source for s in e.supports} for e in self.store.edges()}
         assert found == expected
-        assert self.store.vocabulary() == {c for t in expected for c in (t[0], t[2])}
+        concepts = {c for triples in self.model.values() for t in triples for c in (t[0], t[2])}
+        assert self.store.vocabulary() == {self.resolve(c) for c in concepts}
+        assert self.store.stats()["edges"] == len(expected)
         assert self.store.stats()["documents"] == len({content_id(t) for t in self.model.values()})
 
     def teardown(self):
@@ -66,5 +93,5 @@ class GraphMachine(RuleBasedStateMachine):
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-GraphMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
+GraphMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
 TestGraphMachine = GraphMachine.TestCase
