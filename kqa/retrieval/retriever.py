@@ -40,19 +40,23 @@ class FactRetriever:
             embedder = Embedder(config.index.embedder, config.index.batch_size)
             index = FactIndex.load(graph, config.index, embedder=config.index.embedder,
                                    graph_checksum=edge_set_checksum(ids))
-        linker = ConceptLinker(store.vocabulary(), load_spacy(spacy_model), config.linking)
+        # merged names (kqa graph resolve) link too, and resolve to their canonical concept in `run`
+        vocabulary = store.vocabulary() | frozenset(store.aliases())
+        linker = ConceptLinker(vocabulary, load_spacy(spacy_model), config.linking)
         return cls(store, linker, index, embedder, config)
 
     def run(self, question: Question) -> Evidence:
         linking = self.linker.run(question)
-        q_names = [c.name for c in linking.question]
+        resolve = self.store.resolve
+        q_names = list(dict.fromkeys(resolve(c.name) for c in linking.question))
         dense = self._dense(question)
         per_choice = []
         for i, concepts in enumerate(linking.choices):
-            graph = {s.edge.id: (s.score, s.kind) for s in self.paths.run(q_names, [c.name for c in concepts])}
+            names = list(dict.fromkeys(resolve(c.name) for c in concepts))
+            graph = {s.edge.id: (s.score, s.kind) for s in self.paths.run(q_names, names)}
             per_choice.append(self._fuse(dict(list(graph.items())[: self.config.graph_k]), dense[i]))
         return Evidence(question.id, tuple(per_choice), tuple(q_names),
-                        tuple(tuple(c.name for c in cs) for cs in linking.choices))
+                        tuple(tuple(dict.fromkeys(resolve(c.name) for c in cs)) for cs in linking.choices))
 
     def _dense(self, question: Question) -> list[dict[str, float]]:
         if self.index is None or not self.config.dense_k:

@@ -37,3 +37,13 @@ def test_mix_zero_ranks_by_dense_similarity_only(graph_dir):
 
 def test_link_text(graph_dir):
     assert [c["name"] for c in link_text(graph_dir, "A revolving door at the bank")] == ["revolving door", "bank"]
+
+
+def test_merged_aliases_link_to_their_canonical_concept(graph_dir):
+    from kqa.graph.resolve import merge
+
+    merge(graph_dir, "aquarium", "tank")  # "aquarium" now reads as "tank"
+    retriever = FactRetriever.from_graph(graph_dir, "en-core-web-sm", RetrievalConfig(dense_k=0))
+    evidence = retriever.run(QUESTION)
+    assert evidence.choice_concepts[0] == ("tank",)
+    assert evidence.per_choice[0], "the alias's edges are found under the canonical concept"
