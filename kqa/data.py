@@ -42,11 +42,13 @@ def load_questions(source: str | Path, *, skip_invalid: bool = False, limit: int
     elif ":" in name and not Path(name).exists():
         raise InputError(f"unknown question set {name!r}. Packaged sets: {sorted(PACKAGED_SETS)}; or pass a .jsonl path.")
     else:
-        records = _jsonl_records(Path(name))
-    return _parse_all(records, skip_invalid=skip_invalid, limit=limit)
+        records = jsonl_records(Path(name))
+    return collect_questions(records, parse_record, skip_invalid=skip_invalid, limit=limit)
 
 
-def _parse_all(records: Iterable[tuple[str, object]], *, skip_invalid: bool, limit: int | None) -> LoadResult:
+def collect_questions(records: Iterable[tuple[str, object]], parse, *, skip_invalid: bool,
+                      limit: int | None) -> LoadResult:
+    """Parse (location, record) pairs with `parse(record, where)`; ids must be unique; bad records raise or skip."""
     questions: list[Question] = []
     skipped: list[str] = []
     seen: dict[str, str] = {}
@@ -54,7 +56,7 @@ def _parse_all(records: Iterable[tuple[str, object]], *, skip_invalid: bool, lim
         if limit is not None and len(questions) >= limit:
             break
         try:
-            question = parse_record(record, where)
+            question = parse(record, where)
             if question.id in seen:
                 raise InputError(f"{where}: `id` {question.id!r} duplicates the question at {seen[question.id]}.")
         except InputError as exc:
@@ -69,7 +71,7 @@ def _parse_all(records: Iterable[tuple[str, object]], *, skip_invalid: bool, lim
     return LoadResult(tuple(questions), tuple(skipped))
 
 
-def _jsonl_records(path: Path) -> Iterator[tuple[str, object]]:
+def jsonl_records(path: Path) -> Iterator[tuple[str, object]]:
     """Yield (location, parsed JSON or the InputError to raise) per non-blank line."""
     if not path.is_file():
         raise InputError(f"question file {path} does not exist.")

@@ -8,12 +8,11 @@ have one is an error, because that is a typo more often than a design.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kqa.data import PACKAGED_SETS, load_questions, parse_record
+from kqa.data import PACKAGED_SETS, collect_questions, jsonl_records, load_questions, parse_record
 from kqa.errors import InputError
 from kqa.types import Question
 
@@ -107,26 +106,13 @@ def load_set(source: str, *, format: str = "auto", skip_invalid: bool = False, l
     if source in PACKAGED_SETS:
         loaded = load_questions(source, skip_invalid=skip_invalid, limit=limit)
         return EvalSet(source, loaded.questions, loaded.skipped)
-    rows = list(_jsonl(Path(source)))
+    if ":" in source and not Path(source).exists():
+        raise InputError(f"unknown question set {source!r}. Packaged sets: {sorted(PACKAGED_SETS)}; or pass a .jsonl path.")
+    rows = list(jsonl_records(Path(source)))
     gold_less = not any(isinstance(r, dict) and _has_answer(r) for _, r in rows)
-    questions: list[Question] = []
-    skipped: list[str] = []
-    seen: dict[str, str] = {}
-    for where, row in rows:
-        if limit is not None and len(questions) >= limit:
-            break
-        try:
-            question = _question(row, where, format, gold_less)
-            if question.id in seen:
-                raise InputError(f"{where}: `id` {question.id!r} duplicates the question at {seen[question.id]}.")
-        except InputError as exc:
-            if not skip_invalid:
-                raise
-            skipped.append(str(exc))
-            continue
-        seen[question.id] = where
-        questions.append(question)
-    return EvalSet(source, tuple(questions), tuple(skipped))
+    loaded = collect_questions(rows, lambda row, where: _question(row, where, format, gold_less),
+                               skip_invalid=skip_invalid, limit=limit)
+    return EvalSet(source, loaded.questions, loaded.skipped)
 
 
 def _question(row: object, where: str, format: str, gold_less: bool) -> Question:
@@ -146,26 +132,6 @@ def _question(row: object, where: str, format: str, gold_less: bool) -> Question
 
 def _has_answer(record: dict) -> bool:
     return any(record.get(k) not in (None, "") for k in ANSWER_FIELDS)
-
-
-def _jsonl(path: Path) -> Iterator[tuple[str, object]]:
-    """(location, parsed JSON or the InputError to raise) per non-blank line."""
-    if not path.is_file():
-        raise InputError(f"question file {path} does not exist. Packaged sets: {sorted(PACKAGED_SETS)}.")
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            where = f"line {number} of {path}"
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError as exc:
-                yield where, InputError(f"{where}: not UTF-8 ({exc.reason} at byte {exc.start}).")
-                continue
-            if not line:
-                continue
-            try:
-                yield where, json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield where, InputError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno}): {line[:80]!r}")
 
 
 def _labels(n: int, where: str, field: str) -> list[str]:
