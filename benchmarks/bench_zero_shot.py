@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 
 from benchmarks.common import peak_rss_mb, timer, write_result
-from kqa.config import load_config
 from kqa.data import load_questions
 from kqa.pipeline import KQAPipeline
 
