@@ -40,6 +40,7 @@ def main(graph: str, steps: int) -> None:
     from kqa.graph.store import GraphStore
 
     with GraphStore.open(graph, writable=True, create=True, compact_min_bytes=COMPACT_MIN_BYTES) as store:
+        print("ready", flush=True)  # the parent's random kill delay starts now, not at process start
         for k in range(next_step(store.state.names), steps):
             store.commit(step_ops(k, store.state.names))
             print(k, flush=True)
