@@ -131,16 +131,18 @@ def main() -> None:
     parser.add_argument("--gloss-limit", type=int, default=None)
     parser.add_argument("--n", type=int, default=300, help="CSQA questions for the accuracy table")
     parser.add_argument("--index-limit", type=int, default=20000, help="sentences for the index-build comparison")
+    parser.add_argument("--no-dense", action="store_true", help="graph paths only (no full-graph FAISS index needed)")
     args = parser.parse_args()
     ensure_graph(args.graph, args.gloss_limit)
-    if not (args.graph / "index" / "manifest.json").is_file():
+    if not args.no_dense and not (args.graph / "index" / "manifest.json").is_file():
         from kqa.retrieval.service import build_index
 
         build_index(args.graph)
     questions = load_questions("csqa:validation", limit=args.n).questions
     result: dict = {"graph": str(args.graph), "n": len(questions)}
     result["index"] = bench_index(args.graph, args.index_limit)
-    config = RetrievalConfig()
+    config = RetrievalConfig(dense_k=0) if args.no_dense else RetrievalConfig()
+    result["dense"] = not args.no_dense
     retriever = FactRetriever.from_graph(args.graph, "en-core-web-sm", config)
     result["latency"] = bench_latency(retriever, questions[:200])
     scorer = CausalLMScorer(ModelConfig(), ScorerConfig(use_facts=True))
