@@ -28,7 +28,9 @@ from kqa.retrieval.control import DerangedRetriever
 from kqa.retrieval.facts import retrievable
 from kqa.retrieval.index import Embedder, FactIndex, IndexConfig
 from kqa.retrieval.retriever import FactRetriever
+from kqa.pipeline import make_prediction
 from kqa.scoring import CausalLMScorer
+from kqa.types import Evidence
 
 
 def ensure_graph(graph: Path, gloss_limit: int | None) -> None:
@@ -116,8 +118,7 @@ def accuracy_table(scorer: CausalLMScorer, retriever, questions) -> dict:
             config = scorer.config.model_copy(update={"mode": mode, "use_facts": ev is not None})
             s = CausalLMScorer(scorer.model_config, config, scorer.model, scorer.tokenizer)
             scores = s.run(questions, ev)
-            correct = [q.labels[max(range(len(sc)), key=lambda i: (sc[i], -i))] == q.answer
-                       for q, sc in zip(questions, scores)]
+            correct = [make_prediction(q, sc, Evidence.empty(q)).correct for q, sc in zip(questions, scores)]
             row[name] = round(sum(correct) / len(correct), 4)
         row["with_minus_control"] = round(row["with_facts"] - row["control_facts"], 4)
         table[mode] = row

@@ -30,10 +30,7 @@ PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bar on 
 
 
 def _config(workers: int, engine: str, model: str) -> GraphConfig:
-    try:
-        return GraphConfig(workers=workers, engine=engine, spacy_model=model)
-    except ValueError as exc:
-        _fail(f"invalid option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']} (got {engine!r})")
+    return _section(GraphConfig, workers=workers, engine=engine, spacy_model=model)
 
 
 def _fail(message: str) -> None:
