@@ -12,8 +12,15 @@ import typer
 
 from kqa.errors import KQAError
 
-app = typer.Typer(help="kqa: knowledge-augmented commonsense question answering.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="kqa: answer multiple-choice commonsense questions with a frozen language model, backed by evidence from a "
+    "knowledge graph you build from your own text. Everything runs offline on a CPU.",
+    epilog="Start here:\n"
+    "  kqa ask \"Where would you keep a live fish?\" --choices \"aquarium|desert|oven\"\n"
+    "  kqa eval csqa:validation --limit 20 --out runs/first\n"
+    "  kqa graph build data/corpus_small --graph graphs/mine\n"
+    "Each command has --help; errors are one line on stderr (exit code 2) saying what to do next.",
+    no_args_is_help=True, pretty_exceptions_enable=False)
 
 PipelineOpt = Annotated[Optional[Path], typer.Option("--pipeline", "-p", help="Pipeline YAML (default: packaged defaults).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
@@ -27,7 +34,10 @@ def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
                         format="%(levelname)s %(name)s: %(message)s")
 
 
-@app.command()
+@app.command(epilog="Examples:\n"
+             "  kqa ask \"Where would you keep a live fish?\" --choices \"aquarium|desert|oven\"\n"
+             "  kqa ask \"Where would you keep a live fish?\" --choices \"aquarium|desert\" --graph graphs/mine --json\n"
+             "  kqa ask \"...\" --choices \"a|b|c\" --adapter runs/kpe/adapter --graph graphs/mine --explain")
 def ask(
     question: Annotated[str, typer.Argument(help="The question text.")],
     choices: Annotated[str, typer.Option("--choices", "-c", help="Answer choices separated by '|', e.g. 'a|b|c'.")],
@@ -35,16 +45,27 @@ def ask(
     graph: GraphOpt = None,
     adapter: AdapterOpt = None,
     explain: Annotated[bool, typer.Option("--explain", help="Rank the chosen answer's facts by leave-one-out effect.")] = False,
+    png: Annotated[Optional[Path], typer.Option("--png", help="Draw the evidence (question concepts -> facts -> "
+                                                "choice concepts) to this PNG file.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Answer one multiple-choice question (with evidence when the pipeline has a graph)."""
+    """Answer one multiple-choice question, with evidence when a graph is given.
+
+    Prints each choice with its probability and score (the chosen one marked ->), and under it the facts that
+    support it with their source. With --adapter the trained knowledge adapter answers instead of the zero-shot reader.
+    """
     from kqa.data import question_from_text
     from kqa.pipeline import KQAPipeline
 
     texts = [c.strip() for c in choices.split("|") if c.strip()]
     qa = KQAPipeline.from_config(pipeline, graph=graph, adapter=adapter)
     query = question_from_text(question, texts)
-    prediction = qa.explain(query) if explain else qa.answer(query)
+    if png is not None:  # the drawing needs the linked concepts too: the web page's explainer keeps them
+        from kqa.web.explain import explain_to_png
+
+        prediction = explain_to_png(qa, query, explain, png)
+    else:
+        prediction = qa.explain(query) if explain else qa.answer(query)
     if as_json:
         _print_json(prediction.to_dict())
         return
@@ -67,7 +88,11 @@ def validate(
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Report every bad record instead of the first.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check a question file: exit 1 with the first problem, or list all of them with --skip-invalid."""
+    """Check a question file without answering it.
+
+    Exit 0 when every record is valid; stop at the first bad record with exit 2; with --skip-invalid, list every bad
+    record and exit 1 if there was any.
+    """
     from kqa.data import load_questions
 
     loaded = load_questions(data, skip_invalid=skip_invalid)
@@ -82,25 +107,66 @@ def validate(
         raise typer.Exit(1)
 
 
-from kqa.adapters.cli import train_command  # noqa: E402  (sub-commands are mounted after the root app exists)
+@app.command()
+def demo(
+    questions: Annotated[int, typer.Option(help="First N CSQA validation questions, split 60/10/30.")] = 500,
+    epochs: Annotated[Optional[int], typer.Option(help="Adapter training epochs.")] = 2,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/demo"),
+    graph: Annotated[Path, typer.Option("--graph", "-g", help="Graph folder (built once, then reused).")] = Path("graphs/demo"),
+    as_json: JsonOpt = False,
+) -> None:
+    """The whole pipeline on packaged data: graph, index, adapter training, evaluation with and without knowledge."""
+    from kqa.demo import DemoConfig, run_demo
+
+    config = _validated(DemoConfig, questions=questions, epochs=epochs, out=str(out), graph=str(graph),
+                        progress=not as_json)
+    result = run_demo(config)
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        typer.echo(result.table())
+
+
+@app.command()
+def serve(
+    pipeline: PipelineOpt = None,
+    graph: GraphOpt = None,
+    adapter: AdapterOpt = None,
+    host: Annotated[str, typer.Option(help="Address to bind. Only loopback unless --allow-remote.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 7860,
+    allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a non-loopback --host: anyone who can "
+                                               "reach it can use the page.")] = False,
+) -> None:
+    """A local web page: ask questions, see answers with their evidence, browse the graph (needs kqa[web])."""
+    from kqa.web.app import serve as serve_page
+    from kqa.web.config import WebConfig
+
+    serve_page(pipeline, graph, adapter, _validated(WebConfig, host=host, port=port, allow_remote=allow_remote))
+
+
+from kqa.adapters.cli import adapters_app, train_command  # noqa: E402  (sub-commands are mounted after the root app exists)
 from kqa.evaluation.cli import eval_command  # noqa: E402
 from kqa.graph.cli import app as graph_app  # noqa: E402
 
 app.add_typer(graph_app, name="graph")
 app.command("train")(train_command)
+app.add_typer(adapters_app, name="adapters")
 app.command("eval")(eval_command)
-index_app = typer.Typer(help="The dense fact index kept beside a graph.", no_args_is_help=True)
+index_app = typer.Typer(help="Build the dense (FAISS) fact index kept beside a graph.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
 
-@index_app.command("build")
+@index_app.command("build", epilog="Examples:\n"
+                   "  kqa index build --graph graphs/mine\n"
+                   "  kqa index build --graph graphs/wordnet --factory HNSW32,Flat\n"
+                   "`kqa graph update/remove` keep an existing index in step; rebuild after other changes.")
 def index_build(
     graph: Annotated[Path, typer.Option("--graph", "-g", help="Graph folder; the index goes to GRAPH/index.")],
     factory: Annotated[str, typer.Option(help="FAISS factory string: Flat, HNSW32,Flat, IVF256,Flat, ...")] = "Flat",
     embedder: Annotated[str, typer.Option(help="sentence-transformers model: short name, path or hub id.")] = "minilm-l6",
     as_json: JsonOpt = False,
 ) -> None:
-    """Embed every fact of a graph and write a FAISS index with its manifest beside it."""
+    """Embed every fact of a graph into a FAISS index at GRAPH/index (with a manifest that ties it to the graph)."""
     from dataclasses import asdict
 
     from kqa.retrieval.index import IndexConfig
@@ -113,14 +179,14 @@ def index_build(
         typer.echo(f"indexed {manifest.count} facts ({manifest.factory}, {manifest.embedder}, dim {manifest.dimension})")
 
 
-@app.command()
+@app.command(epilog="Example:\n  kqa link \"Where would you keep a live fish?\" --graph graphs/mine --json")
 def link(
     text: Annotated[str, typer.Argument(help="Any text: a question or an answer choice.")],
     graph: Annotated[Path, typer.Option("--graph", "-g", help="Graph folder whose concepts are matched.")],
     spacy_model: Annotated[str, typer.Option(help="spaCy pipeline: short name, package or path.")] = "en-core-web-sm",
     as_json: JsonOpt = False,
 ) -> None:
-    """Show which graph concepts a text mentions."""
+    """Show which graph concepts a text mentions (what retrieval starts from)."""
     from kqa.retrieval.service import link_text
 
     concepts = link_text(graph, text, spacy_model)

@@ -5,6 +5,7 @@ Every section forbids unknown keys, so a typo fails loudly instead of silently u
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Literal
 
@@ -99,12 +100,13 @@ def load_config(source: str | Path | dict | PipelineConfig | None = None) -> Pip
     try:
         return PipelineConfig.model_validate(source)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {format_validation_error(exc)}") from None
+        raise ConfigError(f"{where}: {format_validation_error(exc, PipelineConfig)}") from None
 
 
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist.")
+        raise ConfigError(f"config file {path} does not exist. Give a pipeline YAML such as pipelines/default.yaml "
+                          f"(pipelines/ holds the others), or leave --pipeline out for the defaults.")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -114,13 +116,27 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def format_validation_error(exc: ValidationError) -> str:
-    """One line per problem: `section.key`: rule (got value)."""
+def format_validation_error(exc: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """One line per problem: `section.key`: rule (got value). With `model`, an unknown key lists the valid ones."""
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "<root>"
         rule = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            rule = "unknown key (check the spelling; see the section's fields in kqa/config.py)"
+            rule = "unknown key" + _valid_keys_hint(model, err["loc"])
         lines.append(f"`{key}`: {rule} (got {err.get('input')!r})")
     return "; ".join(lines)
+
+
+def _valid_keys_hint(model: type[BaseModel] | None, loc: tuple) -> str:
+    """'; did you mean `mode`? valid keys of `scorer`: ...' found by walking `loc` down the nested sections."""
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part)) if model else None
+        kind = field.annotation if field else None
+        model = kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+    if model is None:
+        return " (check the spelling; see the section's fields in kqa/config.py)"
+    keys = sorted(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), keys, n=1)
+    where = f"of `{'.'.join(map(str, loc[:-1]))}`" if len(loc) > 1 else "at the top level"
+    return (f" (did you mean `{close[0]}`?);" if close else ";") + f" valid keys {where}: {', '.join(keys)}"

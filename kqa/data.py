@@ -74,7 +74,8 @@ def collect_questions(records: Iterable[tuple[str, object]], parse, *, skip_inva
 def jsonl_records(path: Path) -> Iterator[tuple[str, object]]:
     """Yield (location, parsed JSON or the InputError to raise) per non-blank line."""
     if not path.is_file():
-        raise InputError(f"question file {path} does not exist.")
+        raise InputError(f"question file {path} does not exist. Give the path of a CSQA-style .jsonl file, or a "
+                         f"packaged set: {', '.join(sorted(PACKAGED_SETS))}.")
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             where = f"line {number} of {path}"
@@ -178,4 +179,7 @@ def question_from_text(stem: str, choices: list[str], qid: str = "q0") -> Questi
         "choices": [{"label": chr(ord("A") + i), "text": text} for i, text in enumerate(choices)],
         "answerKey": None,
     }
+    if len(choices) < 2:  # the usual cause is a missing '|' separator: say how to write them
+        raise InputError(f"the command line: `choices` needs at least 2 choices, got {len(choices)} {choices!r}. "
+                         f"Separate them with '|', e.g. --choices 'aquarium|desert|oven'.")
     return parse_record(record, "the command line")

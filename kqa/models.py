@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from kqa.errors import ModelUnavailableError
+from kqa.errors import DeviceError, ModelUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ def resolve_model(name: str) -> str:
     """Return a path or hub id that `from_pretrained` can load for `name` (converting GGUF once if needed)."""
     entry = REGISTRY.get(name)
     if entry is None:
+        _check_own_model(name)
         return name  # a local folder or hub id: the user's own model
     if entry.kind == "spacy":
         raise ModelUnavailableError(f"{name!r} is a spaCy pipeline; load it with kqa.models.load_spacy.")
@@ -82,6 +83,42 @@ def resolve_model(name: str) -> str:
     if entry.gguf_file:
         return str(_converted_gguf(name, entry))
     return str(package_dir(entry) / entry.subdir)
+
+
+def _check_own_model(name: str) -> None:
+    """Offline, a name that is no short name, no folder and not in the hub cache can only be a typo: say so now
+    instead of letting transformers fail with a network traceback."""
+    if Path(name).exists() or not _offline() or _in_hub_cache(name):
+        return
+    known = ", ".join(n for n, e in REGISTRY.items() if e.kind != "spacy")
+    raise ModelUnavailableError(
+        f"unknown model {name!r}: it is not a packaged short name ({known}), not an existing folder, and not in the "
+        f"Hugging Face cache (offline mode). Fix the name (`model.name` or `adapter.backbone` in the "
+        f"pipeline YAML), or give a local folder holding config.json and the weights."
+    )
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _in_hub_cache(name: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except HFValidationError:  # not even a well-formed hub id
+        return False
+
+
+def check_device(device: str, field: str = "model.device") -> None:
+    """Refuse a CUDA device on a machine without one before loading anything, naming the CPU setting."""
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceError(f"`{field}` is {device!r} but torch sees no CUDA GPU on this machine. On CPU set "
+                          f"`{field}: cpu` in the pipeline YAML (pipelines/default.yaml runs on CPU).")
 
 
 def _show_notice(name: str, entry: PackagedModel) -> None:

@@ -48,8 +48,9 @@ class CausalLMScorer:
             return
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from kqa.models import resolve_model
+        from kqa.models import check_device, resolve_model
 
+        check_device(self.model_config.device)
         path = resolve_model(self.model_config.name)
         dtype = getattr(torch, self.model_config.dtype)
         self.tokenizer = AutoTokenizer.from_pretrained(path)

@@ -5,6 +5,7 @@
 - Shuffling uses a generator seeded with seed + epoch, and checkpoints hold the trainable weights, optimizer,
   scheduler and RNG state, so `resume=True` continues with exactly the loss curve of an uninterrupted run.
 - With `activation_cache`, the frozen layers below the first adapted layer run once (kqa.adapters.cache).
+- With `coreset`, only a K-means core-set of the train split trains (kqa.coreset, after DEFT); dev and test stay.
 - Device placement and DDP through accelerate: `accelerate launch -m kqa train ...` needs no code change.
 """
 
@@ -66,6 +67,7 @@ class TrainResult:
     backbone_params: int
     examples_per_second: float
     resumed_from_step: int = 0
+    n_train: int = 0  # questions trained on: the train split, or its core-set
 
 
 @dataclass
@@ -103,14 +105,15 @@ class Trainer:
         out, cfg = Path(out_dir), self.config
         accelerator = Accelerator(cpu=not torch.cuda.is_available())  # cpu=True: gloo DDP under a launcher
         split = split_questions(len(questions), cfg)
-        _write_split(out, split, questions, accelerator.is_main_process)
+        train_ids = self._coreset(questions, split)
+        _write_split(out, split, questions, accelerator.is_main_process, train_ids)
         model, tokenizer = build_model(self.adapter, seed=cfg.seed)
         if init_from is not None:
             _init_from(model, init_from)
         self._prepare_long_context(model)
         model.to(accelerator.device)
         encoder = model.make_encoder(tokenizer, cfg.max_length, documents=self.long_context.enabled)
-        train = [self._encode(encoder, questions[i]) for i in split.train]
+        train = [self._encode(encoder, questions[i]) for i in train_ids]
         dev = [self._encode(encoder, questions[i]) for i in split.dev]
         pad = pad_id(tokenizer)
         optimizer = make_optimizer(model, model.backbone, self.adapter, cfg)
@@ -130,8 +133,18 @@ class Trainer:
         return TrainResult(
             tuple(state.losses), tuple(state.dev_accuracy), state.best_epoch, state.global_step, out, adapter_dir,
             split, tuple(epoch_seconds), cache_s, model.trainable_parameters(), model.backbone_parameters(),
-            loop.examples / max(sum(epoch_seconds), 1e-9), resumed_from,
+            loop.examples / max(sum(epoch_seconds), 1e-9), resumed_from, len(train_ids),
         )
+
+    def _coreset(self, questions: Sequence[Question], split: Split) -> tuple[int, ...]:
+        """The train split, or its K-means core-set (`train.coreset`): indices into `questions`."""
+        if self.config.coreset is None:
+            return split.train
+        from kqa.coreset import CoresetSelector
+
+        selector = CoresetSelector(self.config.coreset, seed=self.config.seed, embedder=self.config.coreset_embedder)
+        chosen = selector.run([questions[i] for i in split.train])
+        return tuple(split.train[j] for j in chosen)
 
     def _prepare_long_context(self, model: KnowledgeModel) -> None:
         """S2-Attn, RoPE interpolation and unfrozen embeddings/norms for long multi-document inputs (LongLoRA)."""
@@ -294,11 +307,14 @@ def _init_from(model: KnowledgeModel, folder: str | Path) -> None:
     logger.info("continuing from the adapter in %s", folder)
 
 
-def _write_split(out: Path, split: Split, questions: Sequence[Question], main: bool) -> None:
+def _write_split(out: Path, split: Split, questions: Sequence[Question], main: bool,
+                 trained: Sequence[int] | None = None) -> None:
     if not main:
         return
     out.mkdir(parents=True, exist_ok=True)
     ids = {part: [questions[i].id for i in getattr(split, part)] for part in ("train", "dev", "test")}
+    if trained is not None and tuple(trained) != split.train:
+        ids["coreset"] = [questions[i].id for i in trained]
     (out / "split.json").write_text(json.dumps(ids) + "\n", encoding="utf-8")
 
 
@@ -324,7 +340,8 @@ def _save_checkpoint(out: Path, model: KnowledgeModel, optimizer, scheduler, sta
 def _load_checkpoint(out: Path, model: KnowledgeModel, optimizer, scheduler) -> _Progress:
     pointer = out / "checkpoints" / "latest"
     if not pointer.is_file():
-        raise StoreError(f"--resume: no checkpoint in {out / 'checkpoints'} (run without --resume to start).")
+        raise StoreError(f"--resume: no checkpoint in {out / 'checkpoints'}. Point --out at the interrupted run's "
+                         f"folder, or run without --resume to start.")
     folder = out / "checkpoints" / pointer.read_text(encoding="utf-8").strip()
     load_trainable_state(model, load_file(str(folder / "trainable.safetensors")))
     saved = torch.load(folder / "optimizer.pt", weights_only=True)
@@ -353,16 +370,20 @@ def _atomic_text(path: Path, text: str) -> None:
 # ---- the `kqa train` entry point ----------------------------------------------------------------------------------
 def train_pipeline(pipeline: str | Path | None, data: str, out: str | Path, *, limit: int | None = None,
                    epochs: int | None = None, resume: bool = False, init_from: str | Path | None = None,
-                   graph: str | Path | None = None, control: bool = False, progress: bool = True) -> TrainResult:
-    """`kqa train`: read the pipeline's sections, load the questions, build its retriever, train."""
-    from kqa.data import load_questions
+                   graph: str | Path | None = None, control: bool = False, progress: bool = True,
+                   coreset: float | None = None) -> TrainResult:
+    """`kqa train`: read the pipeline's sections, load the questions, build its retriever, train.
 
+    `coreset` (0 < share <= 1) overrides `train.coreset`: train on a K-means core-set of the train split."""
     from kqa.config import load_config
+    from kqa.data import load_questions
 
     config = load_config(pipeline)
     adapter, train = config.adapter, config.train
     if epochs is not None:
         train = train.model_copy(update={"epochs": epochs})
+    if coreset is not None:
+        train = _override(train, coreset=coreset)
     questions = load_questions(data, limit=limit).questions
     retriever, graph_path = _retriever(config, graph)
     if control and retriever is not None:
@@ -372,6 +393,18 @@ def train_pipeline(pipeline: str | Path | None, data: str, out: str | Path, *, l
     trainer = Trainer(adapter, train, retriever, graph_checksum=graph_checksum(graph_path), progress=progress,
                       long_context=config.long_context)
     return trainer.run(questions, out, resume=resume, init_from=init_from)
+
+
+def _override(train: TrainConfig, **values) -> TrainConfig:
+    """`train` with command-line values, validated like the YAML section (errors name the option)."""
+    from pydantic import ValidationError
+
+    from kqa.config import format_validation_error
+
+    try:
+        return TrainConfig.model_validate(train.model_dump() | values)
+    except ValidationError as exc:
+        raise ConfigError(f"--{'/--'.join(values)}: {format_validation_error(exc)}") from None
 
 
 def _retriever(config, graph: str | Path | None):

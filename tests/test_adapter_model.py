@@ -243,7 +243,9 @@ def test_qlora_on_cpu_names_the_cpu_alternative(tiny_llama_dir):
     ({"method": "gated", "quantization": "nf4"}, "needs `method` lora or gated\\+lora"),
     ({"method": "gated", "loraplus_lr_ratio": 16}, "`loraplus_lr_ratio` needs a LoRA method"),
     ({"layers": []}, "`layers` must be a non-empty list"),
-    ({"method": "prefix"}, "Input should be 'gated', 'lora' or 'gated\\+lora'"),
+    ({"method": "adalora"}, r"`method` 'adalora' is not an adapter method. Valid methods are: gated, lora, lora-fa"),
+    ({"method": "gated+gated"}, r"`method` 'gated\+gated' is not an adapter method"),
+    ({"method": "lora-fa", "loraplus_lr_ratio": 16}, "lora-fa has its own optimizer"),
     ({"widht": 4}, "Extra inputs are not permitted"),
 ])
 def test_config_errors_name_the_field(values, message):

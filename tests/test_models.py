@@ -21,7 +21,9 @@ def test_short_names_resolve_to_packaged_files():
     assert set(REGISTRY) >= {"minilm-l6", "smollm2-135m", "gemma3-270m", "en-core-web-sm"}
 
 
-def test_other_names_pass_through_for_user_models():
+def test_other_names_pass_through_for_user_models(monkeypatch):
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):  # online, a hub id is the hub's to resolve
+        monkeypatch.delenv(var, raising=False)
     assert resolve_model("/some/local/folder") == "/some/local/folder"
     assert resolve_model("org/hub-model") == "org/hub-model"
     assert resolve_spacy("en_core_web_trf") == "en_core_web_trf"

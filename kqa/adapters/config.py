@@ -6,7 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-METHODS = ("gated", "lora", "gated+lora")
+# peft methods, alone or after "gated+": LoRA, LoRA-FA (A frozen), prefix tuning (deep prompts at every layer, as
+# P-tuning v2), prompt tuning (input soft prompt), P-tuning (MLP-encoded input prompt), (IA)^3 (learned rescaling)
+PEFT_METHODS = ("lora", "lora-fa", "prefix", "prompt", "p-tuning", "ia3")
+LORA_METHODS = ("lora", "lora-fa")
+PROMPT_METHODS = ("prefix", "prompt", "p-tuning")  # prompt learning: virtual tokens, nothing wraps the layers
+METHODS = ("gated", *PEFT_METHODS, *(f"gated+{m}" for m in PEFT_METHODS))
 
 
 class LoraSettings(BaseModel):
@@ -26,13 +31,42 @@ class LoraSettings(BaseModel):
     )
 
 
+class PromptSettings(BaseModel):
+    """Virtual tokens of the prompt-learning methods (prefix, prompt, p-tuning)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_virtual_tokens: int = Field(8, gt=0, description="Virtual tokens (prefix: per layer; prompt/p-tuning: input).")
+    encoder_hidden_size: int = Field(128, gt=0, description="p-tuning: hidden width of the MLP prompt encoder.")
+    prefix_projection: bool = Field(
+        False, description="prefix: reparameterize the prefix through an MLP (Li & Liang); false = P-tuning v2."
+    )
+
+
+class IA3Settings(BaseModel):
+    """peft IA3Config fields; empty lists take peft's defaults per backbone family."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target_modules: list[str] = Field(
+        default_factory=list, description="Modules rescaled; empty: key, value and the FFN output (BERT/Llama names)."
+    )
+    feedforward_modules: list[str] = Field(
+        default_factory=list, description="Which targets are feed-forward (input rescaled); empty: the FFN output."
+    )
+    layers_to_transform: list[int] | None = Field(
+        None, description="Only these layer indices get (IA)^3; null: every layer. Needed by the activation cache."
+    )
+
+
 class AdapterConfig(BaseModel):
     """What is trained on top of the frozen backbone, and how knowledge is fed in."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: Literal["gated", "lora", "gated+lora"] = Field(
-        "gated", description="gated: KPE-style shared gated knowledge adapter; lora: peft LoRA; gated+lora: both."
+    method: str = Field(
+        "gated", description="gated (KPE-style gated knowledge adapter), a peft method (lora, lora-fa, prefix, "
+        "prompt, p-tuning, ia3), or gated+<peft method> for both."
     )
     backbone: str = Field("minilm-l6", description="Short name from kqa.models, a local HF folder, or a hub id.")
     top_layers: int | None = Field(3, gt=0, description="Adapt the top N layers (ignored when `layers` is set).")
@@ -47,6 +81,8 @@ class AdapterConfig(BaseModel):
         0.1, ge=0, description="Initial LayerNorm weight of the adapter body: small = near-identity start."
     )
     lora: LoraSettings = LoraSettings()
+    prompt: PromptSettings = PromptSettings()
+    ia3: IA3Settings = IA3Settings()
     loraplus_lr_ratio: float | None = Field(
         None, gt=0, description="LoRA+: learning rate of B = ratio x lr (peft create_loraplus_optimizer); null: off."
     )
@@ -54,6 +90,13 @@ class AdapterConfig(BaseModel):
         None, description="nf4: QLoRA, 4-bit NF4 backbone with double quantization (needs CUDA + bitsandbytes)."
     )
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Backbone weights dtype.")
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        if value not in METHODS:
+            raise ValueError(f"`method` {value!r} is not an adapter method. Valid methods are: {', '.join(METHODS)}")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> AdapterConfig:
@@ -63,19 +106,30 @@ class AdapterConfig(BaseModel):
             raise ValueError(f"`layers` must be a non-empty list of layer indices >= 0, got {self.layers}")
         if self.layers is None and self.top_layers is None:
             raise ValueError("set `top_layers` or `layers`")
-        if self.quantization and self.method == "gated":
-            raise ValueError("`quantization: nf4` (QLoRA) needs `method` lora or gated+lora, got 'gated'")
-        if self.loraplus_lr_ratio is not None and not self.uses_lora:
-            raise ValueError(f"`loraplus_lr_ratio` needs a LoRA method, got method {self.method!r}")
+        if self.quantization and not self.uses_lora:
+            raise ValueError(f"`quantization: nf4` (QLoRA) needs `method` lora or gated+lora, got {self.method!r}")
+        if self.loraplus_lr_ratio is not None and self.peft_method != "lora":
+            raise ValueError(f"`loraplus_lr_ratio` needs a LoRA method (lora or gated+lora; lora-fa has its own "
+                             f"optimizer), got method {self.method!r}")
         return self
 
     @property
     def uses_gated(self) -> bool:
-        return self.method in ("gated", "gated+lora")
+        return self.method.split("+")[0] == "gated"
+
+    @property
+    def peft_method(self) -> str | None:
+        """The peft part of `method` (lora, lora-fa, prefix, prompt, p-tuning, ia3), None for plain gated."""
+        last = self.method.split("+")[-1]
+        return last if last in PEFT_METHODS else None
 
     @property
     def uses_lora(self) -> bool:
-        return self.method in ("lora", "gated+lora")
+        return self.peft_method in LORA_METHODS
+
+    @property
+    def uses_prompt(self) -> bool:
+        return self.peft_method in PROMPT_METHODS
 
     def layer_indices(self, n_layers: int) -> list[int]:
         """The adapted layers of a backbone with `n_layers` layers, sorted (raises ValueError when out of range)."""
@@ -108,6 +162,11 @@ class TrainConfig(BaseModel):
     cache_memory_mb: int = Field(
         512, ge=0, description="Activation caches larger than this are memory-mapped on disk under the output folder."
     )
+    coreset: float | None = Field(
+        None, gt=0, le=1, description="DEFT: train on this share of the train split, picked by K-means over question "
+        "embeddings (the question nearest each centroid); null: all of it."
+    )
+    coreset_embedder: str = Field("minilm-l6", description="sentence-transformers model embedding the questions.")
     report_to: list[Literal["tensorboard", "mlflow"]] = Field(
         default_factory=list, description="Experiment trackers: tensorboard and/or mlflow."
     )

@@ -1,4 +1,7 @@
-"""Backbone loading (plain or 4-bit NF4 for QLoRA), LoRA through peft, and the optimizer (LoRA+ when asked)."""
+"""Backbone loading (plain or 4-bit NF4 for QLoRA) and the optimizer (LoRA+ or LoRA-FA when asked).
+
+The peft configs of every method (LoRA included) live in kqa.adapters.peft_methods.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from kqa.errors import DeviceError, ModelUnavailableError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TARGETS = {"encoder": ["query", "value"], "decoder": ["q_proj", "v_proj"]}
 CPU_ALTERNATIVE = "set `adapter.quantization: null` and keep `adapter.method: lora` (full-precision LoRA on CPU)"
 
 
@@ -49,34 +51,16 @@ def nf4_config():
                               bnb_4bit_compute_dtype=torch.bfloat16)
 
 
-def lora_config(config: AdapterConfig, family: str, layers_pattern: str):
-    """peft LoraConfig; `layers_pattern` is the name of the backbone's layer list ("layer", "layers")."""
-    from peft import LoraConfig
-
-    settings = config.lora
-    pattern = layers_pattern if settings.layers_to_transform is not None else None
-    return LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-                      target_modules=settings.target_modules or DEFAULT_TARGETS[family],
-                      layers_to_transform=settings.layers_to_transform, layers_pattern=pattern)
-
-
-def apply_lora(backbone: nn.Module, config: AdapterConfig, family: str, name: str = "default") -> nn.Module:
-    """Wrap the frozen backbone in a peft model with one LoRA adapter called `name`."""
-    from peft import get_peft_model
-
-    from kqa.adapters.gated import find_layers
-
-    pattern = find_layers(backbone)[0].rpartition(".")[2]
-    return get_peft_model(backbone, lora_config(config, family, pattern), adapter_name=name)
-
-
 def make_optimizer(model: nn.Module, backbone: nn.Module, adapter: AdapterConfig,
                    train: TrainConfig) -> torch.optim.Optimizer:
     """AdamW over the trainable parameters of `model`.
 
     With `loraplus_lr_ratio`, the LoRA matrices of `backbone` (a peft model) come from peft's LoRA+ helper (B at
-    ratio x lr) and every other trainable parameter (gated adapter, head) is one extra group at the plain lr.
+    ratio x lr); with `lora-fa`, from peft's LoRA-FA optimizer (A frozen, B's gradient projected). Every other
+    trainable parameter (gated adapter, head) is one extra group at the plain lr.
     """
+    if adapter.peft_method == "lora-fa":
+        return _lorafa_optimizer(model, backbone, adapter, train)
     if adapter.loraplus_lr_ratio is None:
         params = [p for p in model.parameters() if p.requires_grad]
         return torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
@@ -85,8 +69,34 @@ def make_optimizer(model: nn.Module, backbone: nn.Module, adapter: AdapterConfig
     optimizer = create_loraplus_optimizer(backbone, torch.optim.AdamW, lr=train.lr,
                                           loraplus_lr_ratio=adapter.loraplus_lr_ratio,
                                           loraplus_weight_decay=train.weight_decay)
-    in_backbone = {id(p) for p in backbone.parameters()}
-    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in in_backbone]
+    rest = _outside(model, backbone)
     if rest:
         optimizer.add_param_group({"params": rest, "lr": train.lr, "weight_decay": train.weight_decay})
     return optimizer
+
+
+def _lorafa_optimizer(model: nn.Module, backbone: nn.Module, adapter: AdapterConfig,
+                      train: TrainConfig) -> torch.optim.Optimizer:
+    """peft's LoRA-FA optimizer over the active LoRA pairs only (it pairs consecutive lora_A/lora_B parameters, so
+    no other adapter's frozen pair may sit in its group); the parts outside the backbone train as plain AdamW."""
+    from peft.optimizers import create_lorafa_optimizer
+
+    optimizer = create_lorafa_optimizer(backbone, r=adapter.lora.r, lora_alpha=adapter.lora.alpha, lr=train.lr,
+                                        weight_decay=train.weight_decay)
+    group = optimizer.param_groups[0]
+    active = backbone.active_adapter
+    keep = [i for i, n in enumerate(group["names"])
+            if (".lora_" in n and f".{active}." in n) or (".lora_" not in n and group["params"][i].requires_grad)]
+    for key in ("params", "names", "scaling_factors"):
+        group[key] = [group[key][i] for i in keep]
+    rest = _outside(model, backbone)
+    if rest:  # LoraFAOptimizer reads names and scaling factors from every group; None = not LoRA: plain AdamW
+        optimizer.add_param_group({"params": rest, "names": [f"rest.{i}" for i in range(len(rest))],
+                                   "scaling_factors": [None] * len(rest), "lr": train.lr,
+                                   "weight_decay": train.weight_decay})
+    return optimizer
+
+
+def _outside(model: nn.Module, backbone: nn.Module) -> list[nn.Parameter]:
+    in_backbone = {id(p) for p in backbone.parameters()}
+    return [p for p in model.parameters() if p.requires_grad and id(p) not in in_backbone]

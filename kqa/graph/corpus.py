@@ -43,6 +43,10 @@ def read_corpus(path: str | Path, *, max_bytes: int, extensions: tuple[str, ...]
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
+        if not files:  # most likely the wrong folder: an empty graph would only fail later, at retrieval
+            raise InputError(f"corpus folder {path} has no {'/'.join(extensions)} files (searched recursively). Put "
+                             f"documents there, point at the right folder, or give a .jsonl with one "
+                             f"{{\"id\", \"text\"}} record per line.")
         for file in files:
             yield _read_file(file, file.relative_to(path).as_posix(), max_bytes)
     elif path.suffix.lower() == ".jsonl":

@@ -202,7 +202,8 @@ def _read(path: Path) -> tuple[dict, GraphState]:
 def _read_manifest(path: Path) -> dict:
     file = path / MANIFEST
     if not file.exists():
-        raise StoreError(f"no graph at {path} ({MANIFEST} is missing); create one with `kqa graph build`.")
+        raise StoreError(f"no graph at {path} ({MANIFEST} is missing). Build it first: `kqa graph build CORPUS "
+                         f"--graph {path}` (or `kqa graph import wordnet --graph {path}`), or fix the --graph path.")
     try:
         manifest = json.loads(file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

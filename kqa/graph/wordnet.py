@@ -85,15 +85,20 @@ def split_gloss(gloss: str) -> tuple[str, tuple[str, ...]]:
 
 def first_senses(folder: Path) -> dict[str, tuple[str, int]]:
     """Concept -> its most frequent synset (index.* list senses by frequency); nouns win over verbs, adj, adv."""
-    out: dict[str, tuple[str, int]] = {}
+    return {concept: found[0] for concept, found in senses(folder).items()}
+
+
+def senses(folder: Path) -> dict[str, list[tuple[str, int]]]:
+    """Concept -> all its synsets, most frequent first within each part of speech (nouns, verbs, adj, adv)."""
+    out: dict[str, list[tuple[str, int]]] = {}
     for pos, name in POS_FILES.items():
         with open(folder / f"index.{name}", encoding="utf-8", errors="replace") as f:
             for line in f:
                 if line.startswith("  ") or not line.strip():
                     continue
                 fields = line.split()
-                first = int(fields[6 + int(fields[3])])  # after the pointer symbols, sense_cnt and tagsense_cnt
-                out.setdefault(_word(fields[0]), (pos, first))
+                offsets = fields[6 + int(fields[3]):]  # after the pointer symbols, sense_cnt and tagsense_cnt
+                out.setdefault(_word(fields[0]), []).extend((pos, int(o)) for o in offsets)
     return out
 
 

@@ -32,10 +32,10 @@ def test_build_update_stats_show_remove(corpus, tmp_path, monkeypatch, cheap_par
 
 def test_errors_are_one_line_on_stderr(tmp_path):
     result = invoke("stats", "--graph", tmp_path / "none", "--json")
-    assert result.exit_code == 1 and result.stdout == ""
+    assert result.exit_code == 2 and result.stdout == ""
     assert "no graph at" in result.stderr
     result = invoke("build", tmp_path, "--graph", tmp_path / "g", "--engine", "spark")
-    assert result.exit_code == 1 and "engine" in result.stderr
+    assert result.exit_code == 2 and "engine" in result.stderr
 
 
 def test_import_conceptnet(tmp_path):

@@ -102,7 +102,7 @@ def test_cli_infer_then_remove(tmp_path):
     out = runner.invoke(cli.app, ["remove", "parts.txt", "--graph", str(g), "--json"])
     assert triple_id("small", "Antonym", "big") in json.loads(out.stdout)["removed_ids"]
     out = runner.invoke(cli.app, ["infer", "--graph", str(g), "--decay", "0"])
-    assert out.exit_code == 1 and "--decay" in out.stderr
+    assert out.exit_code == 2 and "--decay" in out.stderr
 
 
 def test_steps_can_share_one_open_store(tmp_path):

@@ -178,9 +178,9 @@ def test_cli_resolve_and_unmerge(tmp_path):
     out = runner.invoke(cli.app, ["unmerge", "dogs", "--graph", str(g), "--json"])
     assert out.exit_code == 0 and json.loads(out.stdout)["added_ids"] == [triple_id("dogs", "AtLocation", "kennel")]
     out = runner.invoke(cli.app, ["unmerge", "dogs", "--graph", str(g)])
-    assert out.exit_code == 1 and "not a merged name" in out.stderr
+    assert out.exit_code == 2 and "not a merged name" in out.stderr
     out = runner.invoke(cli.app, ["resolve", "--graph", str(g), "--threshold", "3"])
-    assert out.exit_code == 1 and "--threshold" in out.stderr
+    assert out.exit_code == 2 and "--threshold" in out.stderr
 
 
 def test_unmerge_reports_an_edge_that_two_raw_edges_bring_back(tmp_path):

@@ -111,4 +111,4 @@ def test_cli_validate_quarantine_restore(tmp_path):
     out = runner.invoke(cli.app, ["restore", "--graph", str(g), "--reason", "all", "--json"])
     assert json.loads(out.stdout)["edges_added"] == len(EXPECTED)
     out = runner.invoke(cli.app, ["validate", "--graph", str(g), "--min-confidence", "2"])
-    assert out.exit_code == 1 and "--min-confidence" in out.stderr
+    assert out.exit_code == 2 and "--min-confidence" in out.stderr
