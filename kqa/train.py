@@ -185,7 +185,8 @@ class Trainer:
             load_trainable_state(model, load_file(str(best)))
         summary = {"steps": state.global_step, "epochs": state.epoch, "dev_accuracy": state.dev_accuracy,
                    "best_epoch": state.best_epoch, "final_loss": state.losses[-1] if state.losses else None,
-                   "train": self.config.model_dump(mode="json")}
+                   "train": self.config.model_dump(mode="json"),
+                   "long_context": self.long_context.model_dump(mode="json")}  # inference re-applies its RoPE scaling
         adapter_dir = out / "adapter"
         if accelerator.is_main_process:
             save_adapter(model, adapter_dir, graph_checksum=self.graph_checksum, training=summary)

@@ -5,6 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 from kqa.adapters.config import LongContextConfig
+from kqa.adapters.reader import AdapterReader
 from kqa.adapters.saving import load_model
 from kqa.errors import ConfigError
 from kqa.train import Trainer
@@ -34,6 +35,7 @@ def test_long_context_trains_with_s2_attn_and_saves_unfrozen_weights(tiny_llama_
         original(model)
         seen["attn"] = model.backbone.get_base_model().config._attn_implementation
         seen["embed"] = model.backbone.get_base_model().embed_tokens.weight.detach().clone()
+        seen["rope"] = dict(model.backbone.get_base_model().config.rope_parameters)
 
     trainer._prepare_long_context = spy
     result = trainer.run(QUESTIONS, tmp_path / "out")
@@ -46,6 +48,22 @@ def test_long_context_trains_with_s2_attn_and_saves_unfrozen_weights(tiny_llama_
     model, _ = load_model(result.adapter_dir)
     reloaded = dict(model.backbone.named_parameters())[embed_key.removeprefix("unfrozen.")]
     assert torch.equal(reloaded.detach(), saved[embed_key])
+    # RoPE position interpolation is not a weight: loading re-applies the trained scaling (256 -> 512: factor 2)
+    assert seen["rope"]["rope_type"] == "linear" and seen["rope"]["factor"] == 2.0
+    assert dict(model.backbone.get_base_model().config.rope_parameters) == seen["rope"]
+
+
+def test_a_long_context_adapter_is_read_with_its_rope_scaling_and_documents(tiny_llama_dir, tmp_path):
+    adapter = tiny_config(tiny_llama_dir, method="gated+lora")
+    long = LongContextConfig(enabled=True, group_size_ratio=0.25, target_length=512)
+    trainer = Trainer(adapter, train_config(epochs=1, max_length=192, activation_cache=False), ManyFacts(),
+                      progress=False, long_context=long)
+    result = trainer.run(QUESTIONS, tmp_path / "out")
+    reader = AdapterReader(result.adapter_dir)
+    scores = reader.run(QUESTIONS[:2], [ManyFacts().run(q) for q in QUESTIONS[:2]])
+    assert reader.documents and len(scores) == 2
+    rope = reader.model.backbone.get_base_model().config.rope_parameters
+    assert rope["rope_type"] == "linear" and rope["factor"] == 2.0
 
 
 def test_long_context_needs_a_decoder_and_no_activation_cache(tiny_llama_dir, tmp_path):

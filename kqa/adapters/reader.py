@@ -27,6 +27,7 @@ class AdapterReader:
         self.device, self.batch_size = device, batch_size
         self.max_length = max_length  # None: the adapter's training max_length (128 when unknown)
         self.model, self.tokenizer = model, tokenizer
+        self.documents = False  # multi-document prompts, as a long_context adapter was trained on
 
     @property
     def name(self) -> str:
@@ -38,13 +39,14 @@ class AdapterReader:
         """Load the backbone once and every named adapter onto it; the first name is active."""
         if self.model is not None:
             return
-        from kqa.adapters.saving import add_saved_adapter, load_model, read_meta
+        from kqa.adapters.saving import add_saved_adapter, load_model, long_context_settings, read_meta
 
         names = list(self.paths)
         self.model, self.tokenizer = load_model(self.paths[names[0]], name=names[0])
+        meta = read_meta(self.paths[names[0]])
         if self.max_length is None:
-            trained = read_meta(self.paths[names[0]]).get("training", {})
-            self.max_length = trained.get("train", {}).get("max_length", DEFAULT_MAX_LENGTH)
+            self.max_length = meta.get("training", {}).get("train", {}).get("max_length", DEFAULT_MAX_LENGTH)
+        self.documents = bool(long_context_settings(meta).get("enabled"))
         for name in names[1:]:
             add_saved_adapter(self.model, self.paths[name], name)
         self.model.set_active(names[0])
@@ -58,7 +60,7 @@ class AdapterReader:
         """One logit per choice, per question (higher is better)."""
         self.warm_up()
         evidence = evidence if evidence is not None else [None] * len(questions)
-        encoder = self.model.make_encoder(self.tokenizer, self.max_length or DEFAULT_MAX_LENGTH)
+        encoder = self.model.make_encoder(self.tokenizer, self.max_length or DEFAULT_MAX_LENGTH, self.documents)
         items = [encoder.encode(q, e) for q, e in zip(questions, evidence)]
         out: list[tuple[float, ...]] = []
         for start in range(0, len(items), self.batch_size):

@@ -155,8 +155,24 @@ def load_model(folder: str | Path, name: str = "default") -> tuple[KnowledgeMode
     """Build the backbone named by a saved adapter and load its trainable weights as the set `name`."""
     saved = read_adapter(folder)
     model, tokenizer = build_model(saved.config, seed=saved.init_seed, name=name)
+    restore_long_context(model, saved.meta)
     load_trainable_state(model, saved.weights, name)
     return model.eval(), tokenizer
+
+
+def long_context_settings(meta: dict) -> dict:
+    """The `long_context` section the adapter was trained with ({} when none was recorded)."""
+    return meta.get("training", {}).get("long_context") or {}
+
+
+def restore_long_context(model: KnowledgeModel, meta: dict) -> None:
+    """An adapter trained with RoPE position interpolation must read positions the same way at inference (the
+    rotary scaling is not a weight, so it is not in the safetensors file). S2-Attn is training-only: not restored."""
+    target = long_context_settings(meta).get("target_length")
+    if target:
+        from kqa.adapters.longlora import extend_rope
+
+        extend_rope(model.backbone, int(target))
 
 
 def add_saved_adapter(model: KnowledgeModel, folder: str | Path, name: str) -> None:
