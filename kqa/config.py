@@ -12,10 +12,11 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from kqa.errors import ConfigError
 from kqa.adapters.config import AdapterConfig, LongContextConfig, TrainConfig
+from kqa.errors import ConfigError, brief
 from kqa.graph.config import GraphConfig
 from kqa.retrieval.config import RetrievalConfig
+from kqa.userinput import path_kind
 
 
 class Section(BaseModel):
@@ -34,9 +35,10 @@ class ModelConfig(Section):
 
 
 class ScorerConfig(Section):
-    mode: Literal["sum", "mean", "pmi"] = Field(
+    mode: Literal["sum", "mean", "char", "pmi"] = Field(
         "mean",
         description="sum: total log-likelihood of the choice; mean: per-token average (length-normalized); "
+        "char: per character of the choice (lighteval's acc_norm, as the SmolLM2 model card reports); "
         "pmi: log p(choice | prompt) - log p(choice | neutral prompt), the neutral prompt keeping the facts prefix.",
     )
     template: str = Field(
@@ -104,13 +106,26 @@ def load_config(source: str | Path | dict | PipelineConfig | None = None) -> Pip
 
 
 def _read_yaml(path: Path) -> dict:
-    if not path.is_file():
+    kind, reason = path_kind(path)
+    if kind == "unusable":
+        raise ConfigError(f"config file {brief(str(path))} cannot be opened: {reason}.")
+    if kind != "file":
         raise ConfigError(f"config file {path} does not exist. Give a pipeline YAML such as pipelines/default.yaml "
                           f"(pipelines/ holds the others), or leave --pipeline out for the defaults.")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the "
+                          f"pipeline YAML as UTF-8 text.") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:  # PyYAML builds nested collections recursively
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply for a pipeline config.") from None
+    except ValueError as exc:  # a value YAML recognised but Python cannot build: 2021-02-30, a 5000-digit number
+        raise ConfigError(f"{path}: not valid YAML: a value cannot be read ({str(exc).split(':')[0]}).") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}.")
     return data
@@ -124,7 +139,7 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel] | None 
         rule = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             rule = "unknown key" + _valid_keys_hint(model, err["loc"])
-        lines.append(f"`{key}`: {rule} (got {err.get('input')!r})")
+        lines.append(f"`{key}`: {rule} (got {brief(err.get('input'))})")
     return "; ".join(lines)
 
 

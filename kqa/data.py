@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import glob
 import importlib.util
-import json
 import logging
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kqa.errors import InputError, ModelUnavailableError
+from kqa.errors import InputError, ModelUnavailableError, brief
 from kqa.types import Choice, LoadResult, Question
+from kqa.userinput import NotJSON, parse_json, path_kind
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def load_questions(source: str | Path, *, skip_invalid: bool = False, limit: int
     name = str(source)
     if name in PACKAGED_SETS:
         records = _packaged_records(name)
-    elif ":" in name and not Path(name).exists():
+    elif ":" in name and path_kind(Path(name))[0] == "missing":
         raise InputError(f"unknown question set {name!r}. Packaged sets: {sorted(PACKAGED_SETS)}; or pass a .jsonl path.")
     else:
         records = jsonl_records(Path(name))
@@ -73,7 +74,10 @@ def collect_questions(records: Iterable[tuple[str, object]], parse, *, skip_inva
 
 def jsonl_records(path: Path) -> Iterator[tuple[str, object]]:
     """Yield (location, parsed JSON or the InputError to raise) per non-blank line."""
-    if not path.is_file():
+    kind, reason = path_kind(path)
+    if kind == "unusable":
+        raise InputError(f"question file {brief(str(path))} cannot be opened: {reason}.")
+    if kind != "file":
         raise InputError(f"question file {path} does not exist. Give the path of a CSQA-style .jsonl file, or a "
                          f"packaged set: {', '.join(sorted(PACKAGED_SETS))}.")
     with path.open("rb") as handle:
@@ -87,9 +91,9 @@ def jsonl_records(path: Path) -> Iterator[tuple[str, object]]:
             if not line.strip():
                 continue
             try:
-                yield where, json.loads(line.strip())
-            except json.JSONDecodeError as exc:
-                yield where, InputError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno}): {line.strip()[:80]!r}")
+                yield where, parse_json(line.strip())
+            except NotJSON as exc:
+                yield where, InputError(f"{where}: {exc}: {brief(line.strip())}")
 
 
 def _packaged_records(name: str) -> Iterator[tuple[str, object]]:
@@ -117,30 +121,46 @@ def parse_record(record: object, where: str) -> Question:
     if not isinstance(record, dict):
         raise InputError(f"{where}: a record must be a JSON object, got {type(record).__name__}.")
     qid = record.get("id")
-    if not isinstance(qid, (str, int)) or str(qid).strip() == "":
-        raise InputError(f"{where}: `id` must be a non-empty string, got {qid!r}.")
+    if isinstance(qid, int) and not isinstance(qid, bool):  # JSON ids are often numbers
+        qid = str(qid)
+    qid = _text(qid, where, "id")
     stem, concept, raw_choices = _stem_and_choices(record, where)
     choices = _parse_choices(raw_choices, where)
     answer = record.get("answerKey")
-    if answer is not None and answer not in {c.label for c in choices}:
-        labels = [c.label for c in choices]
-        raise InputError(f"{where}: `answerKey` {answer!r} is not one of the choice labels {labels}.")
+    labels = [c.label for c in choices]
+    if answer is not None and answer not in labels:  # a list: `in` compares, a set would have to hash it
+        raise InputError(f"{where}: `answerKey` {brief(answer)} is not one of the choice labels {labels}.")
     if answer is None and "answerKey" not in record:
         raise InputError(f"{where}: `answerKey` is missing.")
-    return Question(id=str(qid), stem=stem, choices=choices, answer=answer, concept=concept)
+    return Question(id=qid, stem=stem, choices=choices, answer=answer, concept=concept)
+
+
+def _text(value: object, where: str, field: str) -> str:
+    """`value` itself, when it is a non-empty string that can be written out (UTF-8 has no lone surrogates)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{where}: `{field}` must be a non-empty string, got {brief(value)}.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{where}: `{field}` holds {value[exc.start]!r} at position {exc.start}, half of a "
+                         f"surrogate pair, which is no character: {brief(value)}.") from None
+    return value
 
 
 def _stem_and_choices(record: dict, where: str) -> tuple[str, str | None, object]:
     question = record.get("question", record.get("question_stem"))
     if isinstance(question, dict):  # official CSQA: question.{stem, choices, question_concept}
         stem, concept, choices = question.get("stem"), question.get("question_concept"), question.get("choices")
-        field_name = "question.stem"
+        stem_field, concept_field = "question.stem", "question.question_concept"
     else:  # flattened HF shape: question / question_stem, choices{label[], text[]}
         stem, concept, choices = question, record.get("question_concept"), record.get("choices")
-        field_name = "question"
-    if not isinstance(stem, str) or not stem.strip():
-        raise InputError(f"{where}: `{field_name}` must be a non-empty string, got {stem!r}.")
-    return stem.strip(), concept, choices
+        stem_field, concept_field = "question", "question_concept"
+    stem = _text(stem, where, stem_field).strip()
+    if isinstance(concept, str) and not concept.strip():
+        concept = None  # blank: no concept, as when the key is absent
+    if concept is not None:  # per-concept metrics group by it: a list or an object there would fail much later
+        concept = _text(concept, where, concept_field)
+    return stem, concept, choices
 
 
 def _parse_choices(raw: object, where: str) -> tuple[Choice, ...]:
@@ -149,30 +169,28 @@ def _parse_choices(raw: object, where: str) -> tuple[Choice, ...]:
             raise InputError(f"{where}: `choices.label` has {len(raw['label'])} items but `choices.text` has {len(raw['text'])}.")
         raw = [{"label": lab, "text": txt} for lab, txt in zip(raw["label"], raw["text"])]
     if not isinstance(raw, list):
-        raise InputError(f"{where}: `choices` must be a list of {{label, text}} or {{label: [...], text: [...]}}, got {raw!r}.")
+        raise InputError(f"{where}: `choices` must be a list of {{label, text}} or {{label: [...], text: [...]}}, "
+                         f"got {brief(raw)}.")
     choices = tuple(_parse_choice(item, where, i) for i, item in enumerate(raw))
     if len(choices) < 2:
         raise InputError(f"{where}: `choices` needs at least 2 choices, got {len(choices)}.")
     labels = [c.label for c in choices]
-    duplicates = sorted({lab for lab in labels if labels.count(lab) > 1})
+    duplicates = sorted(lab for lab, n in Counter(labels).items() if n > 1)  # linear: a line may hold 10^5 choices
     if duplicates:
-        raise InputError(f"{where}: `choices.label` must be unique, got duplicates {duplicates} in {labels}.")
+        raise InputError(f"{where}: `choices.label` must be unique, got duplicates {brief(duplicates)} in "
+                         f"{brief(labels)}.")
     return choices
 
 
 def _parse_choice(item: object, where: str, index: int) -> Choice:
     if not isinstance(item, dict):
-        raise InputError(f"{where}: `choices[{index}]` must be an object with label and text, got {item!r}.")
-    label, text = item.get("label"), item.get("text")
-    if not isinstance(label, str) or not label.strip():
-        raise InputError(f"{where}: `choices[{index}].label` must be a non-empty string, got {label!r}.")
-    if not isinstance(text, str) or not text.strip():
-        raise InputError(f"{where}: `choices[{index}].text` must be a non-empty string, got {text!r}.")
-    return Choice(label=label.strip(), text=text.strip())
+        raise InputError(f"{where}: `choices[{index}]` must be an object with label and text, got {brief(item)}.")
+    label = _text(item.get("label"), where, f"choices[{index}].label").strip()
+    return Choice(label=label, text=_text(item.get("text"), where, f"choices[{index}].text").strip())
 
 
-def question_from_text(stem: str, choices: list[str], qid: str = "q0") -> Question:
-    """Build a question from a CLI string and a list of choice texts, labelled A, B, C, ..."""
+def question_from_text(stem: str, choices: list[str], qid: str = "q0", where: str = "the command line") -> Question:
+    """Build a question from a CLI string (or the web page's request) and choice texts, labelled A, B, C, ..."""
     record = {
         "id": qid,
         "question": stem,
@@ -180,6 +198,6 @@ def question_from_text(stem: str, choices: list[str], qid: str = "q0") -> Questi
         "answerKey": None,
     }
     if len(choices) < 2:  # the usual cause is a missing '|' separator: say how to write them
-        raise InputError(f"the command line: `choices` needs at least 2 choices, got {len(choices)} {choices!r}. "
+        raise InputError(f"{where}: `choices` needs at least 2 choices, got {len(choices)} {choices!r}. "
                          f"Separate them with '|', e.g. --choices 'aquarium|desert|oven'.")
-    return parse_record(record, "the command line")
+    return parse_record(record, where)

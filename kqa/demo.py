@@ -1,30 +1,34 @@
-"""`kqa demo` (and `make demo`): the whole default pipeline on packaged data, cached so that a rerun is quick.
+"""`kqa demo` (and `make demo`): the default configuration's knowledge lift on packaged data, cached for a quick rerun.
 
-1. graph  WordNet 3.0 restricted to the words and phrases of the demo questions (their two most frequent senses per part
-          of speech) and spaCy extraction over those synsets' glosses -> graphs/demo (a rerun parses nothing new)
-2. index  MiniLM + FAISS over the graph's facts (kept while it matches the graph)
-3. train  the gated knowledge adapter of pipelines/encoder-kpe.yaml (frozen MiniLM-L6) on the train part of a seeded
-          train/dev/test split of the first N CSQA validation questions (there is no packaged training split)
-4. eval   the test part: zero-shot SmolLM2 (pipelines/default.yaml, no knowledge), and the adapter without facts, with
-          retrieved facts and with control facts (as many facts, taken from other questions)
+1. graph  ConceptNet 4 (packaged, fetched once into $KQA_CACHE) restricted to the concepts of the demo questions'
+          words and phrases, plus WordNet/GCIDE definitions of its concepts -> graphs/demo (a rerun changes nothing).
+          `source: wordnet` builds the older WordNet subset + gloss extraction instead.
+2. index  MiniLM + FAISS over the graph's facts, only when the adapter pipeline's retrieval uses dense search
+3. train  three readers of the adapter pipeline (pipelines/encoder-facts.yaml: frozen MiniLM-L6 + LoRA, facts as
+          text) on the train part of a seeded train/dev/test split of the first N CSQA validation questions (there is
+          no packaged training split): without facts, with the retrieved facts, with control facts (another
+          question's) — kqa.evaluation.lift
+4. eval   each reader on the test part, the paired lifts (facts - without, facts - control), and optionally a
+          zero-shot row (`reader_pipeline`)
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kqa.types import Evidence, Question
+from kqa.types import Question
 
 logger = logging.getLogger(__name__)
-STAMP = "demo-stamp.json"
+READER_NAMES = {"without": "reader trained and tested without facts",
+                "facts": "reader trained and tested with retrieved facts",
+                "control": "reader trained and tested with control facts"}
 
 
 class DemoConfig(BaseModel):
@@ -34,14 +38,18 @@ class DemoConfig(BaseModel):
                            "pipeline's `train` section (60/10/30).")
     data: str = Field("csqa:validation", description="Question set with answer keys (packaged name or JSONL).")
     graph: str = Field("graphs/demo", description="Graph folder; reused when already built for these questions.")
-    out: str = Field("runs/demo", description="Output folder: train/, zero-shot/, compare/, demo.json.")
-    adapter_pipeline: str = Field("pipelines/encoder-kpe.yaml", description="Adapter, train and retrieval sections.")
-    reader_pipeline: str | None = Field("pipelines/default.yaml", description="Zero-shot reader row; null: no row.")
-    epochs: int | None = Field(2, gt=0, description="Overrides the adapter pipeline's `train.epochs`; null keeps it.")
-    max_senses: int = Field(2, ge=1, description="WordNet senses kept per word and part of speech.")
-    hops: int = Field(0, ge=0, description="Outgoing WordNet pointers followed from those senses (1 roughly "
-                      "quadruples the edges, and the index time with them).")
-    glosses: bool = Field(True, description="Parse the kept synsets' glosses with spaCy into extracted edges.")
+    out: str = Field("runs/demo", description="Output folder: lift/<reader>/, compare/compare.json, demo.json.")
+    adapter_pipeline: str = Field("pipelines/encoder-facts.yaml", description="Adapter, train and retrieval sections.")
+    reader_pipeline: str | None = Field(None, description="A zero-shot reader row (e.g. pipelines/default.yaml); "
+                                        "null: no row.")
+    epochs: int | None = Field(None, gt=0, description="Overrides the adapter pipeline's `train.epochs`; null keeps it.")
+    source: Literal["conceptnet4", "wordnet"] = Field("conceptnet4", description="Knowledge the graph is built from.")
+    conceptnet4_file: str | None = Field(None, description="conceptnet4: a ConceptNet 4 .graph.gz to read; null: the "
+                                         "packaged one (fetched once into $KQA_CACHE).")
+    definitions: bool = Field(True, description="conceptnet4: attach WordNet/GCIDE definitions to the concepts.")
+    max_senses: int = Field(2, ge=1, description="wordnet: senses kept per word and part of speech.")
+    hops: int = Field(0, ge=0, description="wordnet: outgoing pointers followed from those senses.")
+    glosses: bool = Field(True, description="wordnet: parse the kept synsets' glosses with spaCy into edges.")
     progress: bool = Field(True, description="Progress bars on stderr.")
 
 
@@ -58,10 +66,11 @@ class DemoRow:
 class DemoResult:
     rows: tuple[DemoRow, ...]
     split: tuple[int, int, int]  # questions in train, dev, test
-    knowledge_effect: dict  # the paired (with - control) statistics of kqa.evaluation.compare
+    knowledge_effect: dict  # kqa.evaluation.lift PairedStats of (facts - control), as a dict
+    lift_over_without: dict  # the same for (facts - without)
     stage_seconds: tuple[tuple[str, float], ...]
     graph_counts: dict
-    report: str  # the adapter comparison's report.md
+    report: str  # compare/compare.json
     out_dir: str
 
     def table(self) -> str:
@@ -69,13 +78,13 @@ class DemoResult:
         lines = [(f"test: {n_test} questions (seeded split of the first {sum(self.split)}: {n_train} train, "
                   f"{n_dev} dev, {n_test} test)"), f"{'run':<48} {'n':>4}  accuracy  95% CI"]
         lines += [f"{r.name:<48} {r.n:>4}  {r.accuracy:.4f}    [{r.ci95[0]:.4f}, {r.ci95[1]:.4f}]" for r in self.rows]
-        effect = self.knowledge_effect
-        if effect:
-            lines.append(f"knowledge use (with - control): {effect['difference']:+.4f} "
-                         f"[{effect['ci95'][0]:+.4f}, {effect['ci95'][1]:+.4f}], McNemar p={effect['mcnemar_p']:.3g}")
+        for label, effect in (("without", self.lift_over_without), ("control", self.knowledge_effect)):
+            if effect:
+                lines.append(f"knowledge lift over the {label} reader: {effect['difference']:+.4f} "
+                             f"[{effect['ci95'][0]:+.4f}, {effect['ci95'][1]:+.4f}], McNemar p={effect['mcnemar_p']:.3g}")
         lines.append(f"graph: {self.graph_counts.get('nodes', 0)} concepts, {self.graph_counts.get('edges', 0)} edges")
         lines.append("time: " + ", ".join(f"{name} {s:.0f} s" for name, s in self.stage_seconds))
-        lines.append(f"report: {self.report}  (predictions.jsonl per run under {self.out_dir})")
+        lines.append(f"report: {self.report}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -83,7 +92,7 @@ class DemoResult:
 
 
 class Demo:
-    """Build (or reuse) the graph, the index and the adapter, then evaluate every row on the same test questions."""
+    """Build (or reuse) the graph and the index, then train and test the three readers on the same split."""
 
     def __init__(self, config: DemoConfig | None = None):
         self.config = config or DemoConfig()
@@ -100,12 +109,16 @@ class Demo:
         counts = self._stage("graph", self._graph, questions)
         if pipeline.retrieval.dense_k:
             self._stage("index", self._index, pipeline.retrieval.index)
-        retriever = _Memo(self._retriever(pipeline))
-        split, adapter_dir = self._stage("train", self._train, pipeline.adapter, train, retriever, questions)
-        test = [questions[i] for i in split.test]
-        rows, effect = self._stage("eval", self._evaluate, pipeline, adapter_dir, retriever, test)
-        result = DemoResult(tuple(rows), (len(split.train), len(split.dev), len(split.test)), effect,
-                            tuple(self.seconds), counts, str(Path(cfg.out) / "compare" / "report.md"), cfg.out)
+        retriever = self._retriever(pipeline)
+        lift = self._stage("train+eval", self._lift, pipeline.adapter, train, retriever, questions)
+        rows = [DemoRow(READER_NAMES[r.name], r.n, r.accuracy, r.ci95, str(Path(cfg.out) / "lift" / r.name))
+                for r in lift.readers]
+        if cfg.reader_pipeline:
+            test = [q for q in questions if q.id in set(lift.test_ids)]
+            rows.insert(0, self._stage("zero-shot", self._zero_shot, test))
+        report = self._write_compare(lift)
+        result = DemoResult(tuple(rows), lift.split, asdict(lift.pair("facts", "control")),
+                            asdict(lift.pair("facts", "without")), tuple(self.seconds), counts, str(report), cfg.out)
         (Path(cfg.out) / "demo.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
         return result
 
@@ -118,16 +131,30 @@ class Demo:
         return out
 
     def _graph(self, questions: list[Question]) -> dict:
-        from kqa.graph.config import GraphConfig
-        from kqa.graph.importers import import_wordnet_vocabulary, question_vocabulary
+        from kqa.graph.importers import question_vocabulary
+
+        vocabulary = question_vocabulary(questions)
+        result = self._conceptnet(vocabulary) if self.config.source == "conceptnet4" else self._wordnet(vocabulary)
+        logger.info("graph %s: %d concepts, %d edges", self.config.graph, result.counts.get("nodes", 0),
+                    result.counts.get("edges", 0))
+        return result.counts
+
+    def _conceptnet(self, vocabulary):
+        from kqa.graph.importers import import_conceptnet4, import_definitions
 
         cfg = self.config
-        result = import_wordnet_vocabulary(cfg.graph, question_vocabulary(questions), GraphConfig(),
-                                           glosses=cfg.glosses, max_senses=cfg.max_senses, hops=cfg.hops,
-                                           progress=cfg.progress)
-        logger.info("graph %s: %d documents parsed, %d unchanged; %d concepts, %d edges", cfg.graph, result.parsed,
-                    result.unchanged, result.counts.get("nodes", 0), result.counts.get("edges", 0))
-        return result.counts
+        result = import_conceptnet4(cfg.graph, vocabulary=vocabulary, path=cfg.conceptnet4_file, progress=cfg.progress)
+        if cfg.definitions:
+            result = result.then(import_definitions(cfg.graph, source="both", vocabulary=vocabulary))
+        return result
+
+    def _wordnet(self, vocabulary):
+        from kqa.graph.config import GraphConfig
+        from kqa.graph.importers import import_wordnet_vocabulary
+
+        cfg = self.config
+        return import_wordnet_vocabulary(cfg.graph, vocabulary, GraphConfig(), glosses=cfg.glosses,
+                                         max_senses=cfg.max_senses, hops=cfg.hops, progress=cfg.progress)
 
     def _index(self, index_config) -> None:
         from kqa.errors import StoreError
@@ -148,82 +175,48 @@ class Demo:
         build_index(self.config.graph, index_config, progress=self.config.progress)
 
     def _retriever(self, pipeline):
-        from kqa.retrieval.retriever import FactRetriever
+        from kqa.retrieval.retriever import CachedRetriever, FactRetriever
 
-        return FactRetriever.from_graph(self.config.graph, pipeline.graph.spacy_model, pipeline.retrieval)
+        return CachedRetriever(FactRetriever.from_graph(self.config.graph, pipeline.graph.spacy_model,
+                                                        pipeline.retrieval))
 
-    def _train(self, adapter, train, retriever, questions: list[Question]):
-        """Train unless out/train holds an adapter trained with these settings, questions and graph."""
-        from kqa.train import Trainer, graph_checksum, split_questions
+    def _lift(self, adapter, train, retriever, questions: list[Question]):
+        """Train the three readers unless out/lift/<reader> holds one trained with these settings and graph."""
+        from kqa.evaluation.lift import KnowledgeLift
+        from kqa.train import graph_checksum
 
-        folder = Path(self.config.out) / "train"
-        checksum = graph_checksum(Path(self.config.graph))
-        stamp = _digest(adapter.model_dump(mode="json"), train.model_dump(mode="json"), [q.id for q in questions],
-                        checksum)
-        if _read_stamp(folder) == stamp and (folder / "adapter").is_dir():
-            logger.info("adapter in %s was trained with these settings, questions and graph: kept", folder)
-            return split_questions(len(questions), train), folder / "adapter"
-        shutil.rmtree(folder, ignore_errors=True)
-        shutil.rmtree(Path(self.config.out) / "compare", ignore_errors=True)  # predictions of the old adapter
-        result = Trainer(adapter, train, retriever, graph_checksum=checksum, progress=self.config.progress).run(
-            questions, folder)
-        logger.info("trained: dev accuracy per epoch %s, best epoch %s, %.1f examples/s", result.dev_accuracy,
-                    result.best_epoch, result.examples_per_second)
-        (folder / STAMP).write_text(json.dumps({"stamp": stamp}) + "\n", encoding="utf-8")
-        return result.split, result.adapter_dir
+        lift = KnowledgeLift(adapter, train, retriever, graph_checksum=graph_checksum(Path(self.config.graph)),
+                             retrieval_key=retriever.config.model_dump(mode="json"),
+                             progress=self.config.progress)
+        return lift.run(questions, Path(self.config.out) / "lift")
 
-    def _evaluate(self, pipeline, adapter_dir: Path, retriever, test: list[Question]) -> tuple[list[DemoRow], dict]:
-        from kqa.adapters.reader import AdapterReader
-        from kqa.evaluation.compare import Comparison
+    def _zero_shot(self, test: list[Question]) -> DemoRow:
         from kqa.evaluation.config import EvaluationConfig
         from kqa.evaluation.converters import EvalSet
         from kqa.evaluation.runner import Evaluator
         from kqa.pipeline import KQAPipeline
 
         out, cfg = Path(self.config.out), self.config
-        sets = [EvalSet(f"{cfg.data}[test]", tuple(test))]
+        zero_shot = KQAPipeline.from_config(cfg.reader_pipeline)
         options = EvaluationConfig(resume=True, progress=cfg.progress)  # a rerun answers only what is missing
-        rows = []
-        if cfg.reader_pipeline:
-            zero_shot = KQAPipeline.from_config(cfg.reader_pipeline)
-            report = Evaluator(zero_shot, out / "zero-shot", options, name="zero-shot").run(sets)
-            rows.append(_row(f"zero-shot {zero_shot.model_name}, no knowledge", report.metrics, out / "zero-shot"))
-        reader = AdapterReader(adapter_dir, max_length=pipeline.train.max_length)
-        compare = Comparison(KQAPipeline(pipeline, reader, retriever), out / "compare", options).run(sets)
-        names = {"without": "adapter, test without facts", "with": "adapter, with retrieved facts",
-                 "control": "adapter, with control facts (other questions')"}
-        rows += [_row(label, compare.variants[v], out / "compare" / "variants" / v) for v, label in names.items()]
-        effect = next((p for p in compare.pairs if (p["a"], p["b"]) == ("with", "control")), {})
-        return rows, effect
+        report = Evaluator(zero_shot, out / "zero-shot", options, name="zero-shot").run(
+            [EvalSet(f"{cfg.data}[test]", tuple(test))])
+        low, high = report.metrics["accuracy_ci95"]
+        return DemoRow(f"zero-shot {zero_shot.model_name}, no knowledge", report.metrics["n"],
+                       report.metrics["accuracy"], (low, high), str(out / "zero-shot"))
 
-
-class _Memo:
-    """Retrieve once per question: training, dev, the test variants and the control donors ask again."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self._seen: dict[str, Evidence] = {}
-
-    def run(self, question: Question) -> Evidence:
-        if question.id not in self._seen:
-            self._seen[question.id] = self.inner.run(question)
-        return self._seen[question.id]
-
-
-def _row(name: str, metrics: dict, folder: Path) -> DemoRow:
-    low, high = metrics["accuracy_ci95"]
-    return DemoRow(name, metrics["n"], metrics["accuracy"], (low, high), str(folder))
-
-
-def _digest(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-
-def _read_stamp(folder: Path) -> str | None:
-    try:
-        return json.loads((folder / STAMP).read_text(encoding="utf-8"))["stamp"]
-    except (OSError, ValueError, KeyError):
-        return None
+    def _write_compare(self, lift) -> Path:
+        """compare/compare.json: the pairs (with - without) and (with - control), readers named as `kqa eval
+        --compare` names its variants."""
+        names = {"facts": "with", "without": "without", "control": "control"}
+        pairs = [{**asdict(lift.pair("facts", b)), "a": "with", "b": names[b]} for b in ("without", "control")]
+        variants = {names[r.name]: {"n": r.n, "accuracy": r.accuracy, "accuracy_ci95": list(r.ci95)}
+                    for r in lift.readers}
+        path = Path(self.config.out) / "compare" / "compare.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"variants": variants, "pairs": pairs, "split": lift.split,
+                                    "test_ids": lift.test_ids}, indent=2) + "\n", encoding="utf-8")
+        return path
 
 
 def run_demo(config: DemoConfig | None = None) -> DemoResult:

@@ -1,5 +1,7 @@
 """Errors a user of kqa can see. Every message names the field, the rule and the offending value."""
 
+import reprlib
+
 
 class KQAError(Exception):
     """Base class for every error kqa raises on purpose."""
@@ -23,3 +25,21 @@ class ModelUnavailableError(KQAError):
 
 class DeviceError(KQAError):
     """A feature needs hardware this machine lacks (QLoRA and bitsandbytes need CUDA)."""
+
+
+def brief(value: object, limit: int = 80) -> str:
+    """A short repr of `value`: a message quotes the offending value, not a megabyte of it. Containers go through
+    reprlib, which stops after a few items and levels (a YAML alias can make a list too large to repr at all)."""
+    if isinstance(value, str):
+        text = repr(value)
+        return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+    try:
+        text = _SHORT.repr(value)
+    except ValueError:  # an int of more than 4300 digits has no repr
+        return f"an {type(value).__name__} too large to show"
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 3, 6, 40, 40
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxset = _SHORT.maxfrozenset = 10

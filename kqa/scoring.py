@@ -78,17 +78,26 @@ class CausalLMScorer:
         return self.config.facts_template.format(facts=". ".join(texts) + ".") if texts else ""
 
     def _loglik(self, prompts: Sequence[str], questions: Sequence[Question], shared: bool) -> list[tuple[float, ...]]:
-        """Sum (or mean, in mode 'mean') log p(choice | prompt) per choice."""
-        mean = self.config.mode == "mean"
+        """log p(choice | prompt) per choice, normalized as the mode says (`_normalize`)."""
         if shared:
-            return [self._score_shared(p, q, mean) for p, q in zip(prompts, questions)]
+            return [self._score_shared(p, q) for p, q in zip(prompts, questions)]
+        choices = [c.text for q in questions for c in q.choices]
         pairs = [self.encode(p, c.text) for p, q in zip(prompts, questions) for c in q.choices]
-        flat = [s / e.n_cont if mean else s for s, e in zip(self._score_pairs(pairs), pairs)]
+        flat = [self._normalize(s, e.n_cont, text) for s, e, text in zip(self._score_pairs(pairs), pairs, choices)]
         out, start = [], 0
         for q in questions:
             out.append(tuple(flat[start : start + len(q.choices)]))
             start += len(q.choices)
         return out
+
+    def _normalize(self, total: float, n_tokens: int, choice: str) -> float:
+        """mean: per token; char: per character of the choice (lighteval's acc_norm, which the SmolLM2 model card
+        reports); sum and pmi: the total."""
+        if self.config.mode == "mean":
+            return total / n_tokens
+        if self.config.mode == "char":
+            return total / max(len(choice), 1)
+        return total
 
     def encode(self, prompt: str, choice: str) -> Encoded:
         context, cont = self._context_ids(prompt), self._choice_ids(choice)
@@ -135,7 +144,7 @@ class CausalLMScorer:
 
     # ---- shared-prefix path ------------------------------------------------------------------------------------
     @torch.inference_mode()
-    def _score_shared(self, prompt: str, question: Question, mean: bool) -> tuple[float, ...]:
+    def _score_shared(self, prompt: str, question: Question) -> tuple[float, ...]:
         conts = [self._choice_ids(c.text) for c in question.choices]
         context = self._context_ids(prompt)[-max(1, self.config.max_length - max(map(len, conts))) :]
         device = self.model_config.device
@@ -158,7 +167,7 @@ class CausalLMScorer:
             total = first[cont[0]].item()
             if len(cont) > 1:
                 total += logprobs[row, torch.arange(len(cont) - 1), torch.tensor(cont[1:])].sum().item()
-            scores.append(total / len(cont) if mean else total)
+            scores.append(self._normalize(total, len(cont), question.choices[row].text))
         return tuple(scores)
 
     def _pad_id(self) -> int:

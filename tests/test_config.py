@@ -26,7 +26,7 @@ def test_unknown_key_names_the_key_and_the_value():
 
 
 def test_bad_value_names_key_rule_and_value():
-    with pytest.raises(ConfigError, match=r"`scorer\.mode`: Input should be 'sum', 'mean' or 'pmi' \(got 'median'\)"):
+    with pytest.raises(ConfigError, match=r"`scorer\.mode`: Input should be 'sum', 'mean', 'char' or 'pmi' \(got 'median'\)"):
         load_config({"scorer": {"mode": "median"}})
 
 

@@ -1,5 +1,6 @@
 """`kqa demo` at a tiny size (tiny config-built models, 20 questions), and the WordNet subset it builds its graph from."""
 
+import gzip
 import json
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 import yaml
 
 from kqa.data import question_from_text
-from kqa.demo import DemoConfig, run_demo
+from kqa.demo import READER_NAMES, DemoConfig, run_demo
 from kqa.graph.importers import (
     WordNetImporter,
     import_wordnet_vocabulary,
@@ -16,6 +17,9 @@ from kqa.graph.importers import (
     wordnet_gloss_corpus,
 )
 from tests.graph.test_importers import mini_wordnet  # noqa: F401  (fixture: WordNet's file format, five synsets)
+
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture()
@@ -65,41 +69,51 @@ def test_cli_import_wordnet_with_a_vocabulary_file(wordnet_folder, tmp_path):
     assert missing.exit_code == 2 and "vocabulary file" in missing.output and "no.txt" in missing.output
 
 
+def tiny_conceptnet4(path: Path, questions) -> Path:
+    """A ConceptNet 4 file in its own format: each question's concept AtLocation its gold answer and one distractor."""
+    lines = []
+    for q in questions:
+        for choice in q.choices[:2] if q.choices[0].label == q.answer else (q.choices[0], *[c for c in q.choices
+                                                                                          if c.label == q.answer]):
+            lines.append(f"{q.concept}\t{choice.text}\t{{'freq': 5, 'score': 1, 'rel': u'AtLocation'}}\n")
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.writelines(lines)
+    return path
+
+
 @pytest.fixture()
-def tiny_demo(tmp_path, tiny_llama_dir, minilm_tokenizer) -> DemoConfig:
+def tiny_demo(tmp_path, minilm_tokenizer) -> DemoConfig:
+    from kqa.data import load_questions
     from tests.test_adapter_model import save_tiny_bert
 
     bert = save_tiny_bert(tmp_path / "bert", minilm_tokenizer)
-    adapter = {"adapter": {"backbone": str(bert), "top_layers": 1, "width": 16, "heads": 4, "max_fact_tokens": 24},
-               "train": {"batch_size": 4, "max_length": 64, "activation_cache": True},
-               "retrieval": {"dense_k": 0}}  # graph paths only: no index to embed
-    reader = {"model": {"name": str(tiny_llama_dir)}}
-    (tmp_path / "adapter.yaml").write_text(yaml.safe_dump(adapter), encoding="utf-8")
-    (tmp_path / "reader.yaml").write_text(yaml.safe_dump(reader), encoding="utf-8")
-    return DemoConfig(questions=20, epochs=1, graph=str(tmp_path / "graph"), out=str(tmp_path / "out"),
-                      adapter_pipeline=str(tmp_path / "adapter.yaml"), reader_pipeline=str(tmp_path / "reader.yaml"),
-                      max_senses=1, progress=False)
+    pipeline = yaml.safe_load((ROOT / "pipelines" / "encoder-facts.yaml").read_text(encoding="utf-8"))
+    pipeline["adapter"].update({"backbone": str(bert), "top_layers": 1})
+    pipeline["train"].update({"batch_size": 4, "max_length": 64, "epochs": 1})
+    (tmp_path / "adapter.yaml").write_text(yaml.safe_dump(pipeline), encoding="utf-8")
+    cn4 = tiny_conceptnet4(tmp_path / "cn4.graph.gz", load_questions("csqa:validation", limit=20).questions)
+    return DemoConfig(questions=20, graph=str(tmp_path / "graph"), out=str(tmp_path / "out"),
+                      adapter_pipeline=str(tmp_path / "adapter.yaml"), conceptnet4_file=str(cn4),
+                      definitions=False, progress=False)
 
 
-def _accuracy(folder: str) -> float:
-    records = [json.loads(line) for line in (Path(folder) / "predictions.jsonl").read_text().splitlines()]
-    return sum(r["correct"] for r in records) / len(records)
-
-
-@pytest.mark.slow  # spaCy's en_core_web_sm parses the glosses
-def test_tiny_demo_evaluates_every_row_on_the_test_split_and_reuses_its_work(tiny_demo):
+@pytest.mark.slow  # spaCy links 20 questions; three tiny readers train
+def test_tiny_demo_trains_three_readers_on_one_split_and_reuses_its_work(tiny_demo):
     first = run_demo(tiny_demo)
-    assert first.split == (12, 2, 6) and [r.n for r in first.rows] == [6, 6, 6, 6]
-    assert first.rows[0].name.startswith("zero-shot") and all(r.name.startswith("adapter") for r in first.rows[1:])
-    for row in first.rows:  # the table is computed from the written predictions, not made up
-        assert row.accuracy == pytest.approx(_accuracy(row.out_dir)) and row.ci95[0] <= row.accuracy <= row.ci95[1]
-    test_ids = json.loads((Path(tiny_demo.out) / "train" / "split.json").read_text())["test"]
-    assert [json.loads(line)["id"] for line in
-            (Path(first.rows[1].out_dir) / "predictions.jsonl").read_text().splitlines()] == test_ids
-    assert first.graph_counts["edges"] > 0 and "knowledge use (with - control)" in first.table()
-    assert json.loads((Path(tiny_demo.out) / "demo.json").read_text())["split"] == [12, 2, 6]
+    assert first.split == (12, 2, 6) and [r.n for r in first.rows] == [6, 6, 6]
+    assert [r.name for r in first.rows] == [READER_NAMES[n] for n in ("without", "facts", "control")]
+    lift = json.loads((Path(tiny_demo.out) / "lift" / "lift.json").read_text())
+    for row, stored in zip(first.rows, lift["readers"]):  # the table is the stored test result, not made up
+        assert row.accuracy == pytest.approx(sum(stored["correct"]) / len(stored["correct"]))
+        assert row.ci95[0] <= row.accuracy <= row.ci95[1]
+    test_ids = json.loads((Path(tiny_demo.out) / "lift" / "facts" / "split.json").read_text())["test"]
+    assert list(lift["test_ids"]) == test_ids and first.graph_counts["edges"] > 0
+    compare = json.loads((Path(tiny_demo.out) / "compare" / "compare.json").read_text())
+    assert [(p["a"], p["b"]) for p in compare["pairs"]] == [("with", "without"), ("with", "control")]
+    assert compare["pairs"][1]["difference"] == pytest.approx(first.knowledge_effect["difference"])
+    assert "knowledge lift over the control reader" in first.table()
 
-    adapter = Path(tiny_demo.out) / "train" / "adapter" / "adapter.safetensors"
+    adapter = Path(tiny_demo.out) / "lift" / "facts" / "adapter" / "adapter.safetensors"
     trained_at = adapter.stat().st_mtime_ns
     second = run_demo(tiny_demo)
     assert adapter.stat().st_mtime_ns == trained_at  # not retrained

@@ -47,6 +47,12 @@ SUBSTITUTIONS = (
     Rule(r"limit=\d+", "limit=2", "the same for the Python API"),
     Rule(r"(kqa graph import wordnet .*--glosses)", r"\1 --vocabulary vocabulary.txt",
          "only the synsets (and glosses) of two words instead of all 117,659: about 15 minutes -> seconds"),
+    Rule(r"(kqa graph import (?:conceptnet4|definitions) .*)--vocabulary csqa:validation",
+         r"\1--vocabulary vocabulary.txt",
+         "the ConceptNet 4 edges and definitions of two words instead of the CSQA vocabulary's: 30 s -> seconds"),
+    Rule(r"kqa graph import conceptnet my-conceptnet5-assertions\.csv\.gz --graph graphs/cn5",
+         "kqa graph import conceptnet data/conceptnet_sample.csv --graph graphs/cn5",
+         "the packaged ConceptNet 5 sample stands in for the user's own file"),
     Rule(r"(kqa train .*)pipelines/encoder-kpe\.yaml", r"\1encoder-kpe-ckpt.yaml",
          "the same pipeline with `train.checkpoint_every: 1`, so that the `--resume` line finds a checkpoint to "
          "resume from, as after a kill (at 16 questions no run reaches the default 50 steps)"),

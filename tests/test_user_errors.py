@@ -132,7 +132,7 @@ def test_pipeline_yaml_bad_value_lists_the_valid_ones(kqa, tmp_path):
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text("scorer:\n  mode: median\n")
     user_error(kqa("ask", "Where?", "--choices", "a|b", "-p", pipeline),
-               "`scorer.mode`", "'sum', 'mean' or 'pmi'", "(got 'median')")
+               "`scorer.mode`", "'sum', 'mean', 'char' or 'pmi'", "(got 'median')")
 
 
 def test_adapter_folder_that_is_not_an_adapter(kqa, tmp_path, tiny_pipeline):

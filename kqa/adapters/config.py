@@ -11,7 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 PEFT_METHODS = ("lora", "lora-fa", "prefix", "prompt", "p-tuning", "ia3")
 LORA_METHODS = ("lora", "lora-fa")
 PROMPT_METHODS = ("prefix", "prompt", "p-tuning")  # prompt learning: virtual tokens, nothing wraps the layers
-METHODS = ("gated", *PEFT_METHODS, *(f"gated+{m}" for m in PEFT_METHODS))
+# "full": every backbone weight trains (an honest baseline for a 22M-parameter encoder; not backbone-frozen)
+METHODS = ("gated", *PEFT_METHODS, *(f"gated+{m}" for m in PEFT_METHODS), "full")
+# how the reader sees a choice's facts: the gated adapter's knowledge stream, appended to the input text, or both
+KNOWLEDGE_MODES = ("stream", "text", "both")
 
 
 class LoraSettings(BaseModel):
@@ -66,7 +69,12 @@ class AdapterConfig(BaseModel):
 
     method: str = Field(
         "gated", description="gated (KPE-style gated knowledge adapter), a peft method (lora, lora-fa, prefix, "
-        "prompt, p-tuning, ia3), or gated+<peft method> for both."
+        "prompt, p-tuning, ia3), gated+<peft method> for both, or full (every backbone weight trains)."
+    )
+    knowledge: Literal["stream", "text", "both"] = Field(
+        "stream", description="How facts reach the reader: stream (the gated adapter's knowledge stream), text "
+        "(appended to the input: [CLS] question [SEP] choice [SEP] fact ; fact [SEP], or before a decoder's "
+        "question), or both (needs a gated method)."
     )
     backbone: str = Field("minilm-l6", description="Short name from kqa.models, a local HF folder, or a hub id.")
     top_layers: int | None = Field(3, gt=0, description="Adapt the top N layers (ignored when `layers` is set).")
@@ -74,7 +82,8 @@ class AdapterConfig(BaseModel):
     width: int = Field(256, gt=0, description="Adapter width d_a (down-projection size).")
     heads: int = Field(8, gt=0, description="Attention heads of the adapter's transformer encoder layer.")
     dropout: float = Field(0.1, ge=0, lt=1, description="Dropout inside the adapter's encoder layer.")
-    max_fact_tokens: int = Field(64, gt=0, description="Knowledge stream length per (question, choice), in tokens.")
+    max_fact_tokens: int = Field(64, gt=0, description="Fact tokens read per (question, choice): the knowledge "
+                                 "stream's length, and the share of the input the facts may fill as text.")
     facts_per_choice: int = Field(5, ge=0, description="Retrieved facts read per choice, best first.")
     head_width: int = Field(128, gt=0, description="Hidden width of the scoring MLP.")
     body_init_scale: float = Field(
@@ -106,6 +115,13 @@ class AdapterConfig(BaseModel):
             raise ValueError(f"`layers` must be a non-empty list of layer indices >= 0, got {self.layers}")
         if self.layers is None and self.top_layers is None:
             raise ValueError("set `top_layers` or `layers`")
+        if self.knowledge == "text" and self.uses_gated:
+            raise ValueError(f"`knowledge: text` puts the facts in the input, but `method` {self.method!r} trains a "
+                             f"gated adapter that reads them as a stream: use `knowledge: both`, or a method "
+                             f"without gated (lora, full, ...)")
+        if self.knowledge == "both" and not self.uses_gated:
+            raise ValueError(f"`knowledge: both` needs a gated method (gated, gated+lora, ...) to read the stream, "
+                             f"got `method` {self.method!r}; use `knowledge: text`")
         if self.quantization and not self.uses_lora:
             raise ValueError(f"`quantization: nf4` (QLoRA) needs `method` lora or gated+lora, got {self.method!r}")
         if self.loraplus_lr_ratio is not None and self.peft_method != "lora":
@@ -122,6 +138,20 @@ class AdapterConfig(BaseModel):
         """The peft part of `method` (lora, lora-fa, prefix, prompt, p-tuning, ia3), None for plain gated."""
         last = self.method.split("+")[-1]
         return last if last in PEFT_METHODS else None
+
+    @property
+    def reads_stream(self) -> bool:
+        """The gated adapter reads the facts as a knowledge stream."""
+        return self.uses_gated and self.knowledge in ("stream", "both")
+
+    @property
+    def reads_text(self) -> bool:
+        """The facts are part of the input text."""
+        return self.knowledge in ("text", "both")
+
+    @property
+    def reads_facts(self) -> bool:
+        return self.reads_stream or self.reads_text
 
     @property
     def uses_lora(self) -> bool:

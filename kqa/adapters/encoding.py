@@ -1,7 +1,9 @@
 """Questions + evidence -> token ids (once per example) -> padded batches (per step).
 
-Each (question, choice) pair is one sequence; its knowledge stream is that choice's facts joined with " . ",
-cut to `max_fact_tokens`. Questions with different numbers of choices share a batch: their missing choices are
+Each (question, choice) pair is one sequence. A choice's facts reach the model as a knowledge stream (joined with
+" . ", cut to `max_fact_tokens`, read by the gated adapter), as text inside the sequence (KEAR's way:
+`[CLS] question [SEP] choice [SEP] fact ; fact [SEP]` for an encoder, "Facts: ...\n" before a decoder's question),
+or both. Questions with different numbers of choices share a batch: their missing choices are
 absent from the flat (N, T) tensors and get -inf logits in the (B, C) output.
 """
 
@@ -15,7 +17,9 @@ import torch
 from kqa.types import Evidence, Fact, Question
 
 DECODER_TEMPLATE = "Question: {stem}\nAnswer: {choice}"
-FACT_SEPARATOR = " . "
+DECODER_FACTS = "Facts: {facts}.\n"
+FACT_SEPARATOR = " . "  # between facts of the knowledge stream
+TEXT_FACT_SEPARATOR = " ; "  # between facts in the input text
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,9 @@ class QuestionEncoder:
     """Tokenize (question, choice) pairs and their facts for one backbone family."""
 
     def __init__(self, tokenizer, family: str, max_length: int, max_fact_tokens: int, facts_per_choice: int,
-                 documents: bool = False):
+                 documents: bool = False, *, stream: bool = True, text: bool = False):
         self.tokenizer = tokenizer
+        self.stream, self.text = stream, text  # where the facts go: the knowledge stream, the input text
         # long_context: every retrieved fact of the question becomes a "Document i:" line of the decoder prompt
         self.documents = documents
         self.family = family  # "encoder" (text pairs with [CLS]/[SEP]) or "decoder" (one prompt)
@@ -63,8 +68,10 @@ class QuestionEncoder:
             prompt = build_long_input(question.stem, facts_from_evidence(evidence))  # documents, question, "Answer:"
             pairs = tuple(self._long_pair(prompt, c.text) for c in question.choices)
         else:
-            pairs = tuple(self._pair(question.stem, c.text) for c in question.choices)
-        facts = tuple(self.fact_ids(per_choice[i] if i < len(per_choice) else ()) for i in range(len(pairs)))
+            pairs = tuple(self._pair(question.stem, c.text, self._text_facts(per_choice, i))
+                          for i, c in enumerate(question.choices))
+        stream = per_choice if self.stream else ()
+        facts = tuple(self.fact_ids(stream[i] if i < len(stream) else ()) for i in range(len(pairs)))
         label = question.labels.index(question.answer) if question.answer in question.labels else -1
         return EncodedQuestion(pairs, facts, label)
 
@@ -80,13 +87,37 @@ class QuestionEncoder:
         ids = self.tokenizer(f"{prompt} {choice}")["input_ids"]
         return tuple(ids[-self.max_length :])
 
-    def _pair(self, stem: str, choice: str) -> tuple[int, ...]:
+    def _text_facts(self, per_choice: Sequence[Sequence[Fact]], i: int) -> tuple[str, ...]:
+        if not self.text or i >= len(per_choice):
+            return ()
+        return tuple(f.text for f in per_choice[i][: self.facts_per_choice] if f.text)
+
+    def _pair(self, stem: str, choice: str, facts: Sequence[str] = ()) -> tuple[int, ...]:
         if self.family == "encoder":
+            return self._encoder_pair(stem, choice, facts)
+        prompt = DECODER_TEMPLATE.format(stem=stem, choice=choice)
+        if not facts:
+            return tuple(self.tokenizer(prompt, truncation=True, max_length=self.max_length)["input_ids"])
+        # the facts come first and give way: cut them to their budget, then cut from the left if still too long
+        fact_ids = self._ids(DECODER_FACTS.format(facts=TEXT_FACT_SEPARATOR.join(facts)))[: self.max_fact_tokens]
+        ids = self.tokenizer(prompt)["input_ids"]  # (BOS) question ... choice
+        head = ids[:1] if ids and ids[0] == self.tokenizer.bos_token_id else []
+        return tuple((head + fact_ids + ids[len(head) :])[-self.max_length :])
+
+    def _encoder_pair(self, stem: str, choice: str, facts: Sequence[str]) -> tuple[int, ...]:
+        if not facts:
             out = self.tokenizer(stem, choice, truncation="only_first", max_length=self.max_length)
-        else:
-            out = self.tokenizer(DECODER_TEMPLATE.format(stem=stem, choice=choice), truncation=True,
-                                 max_length=self.max_length)
-        return tuple(out["input_ids"])
+            return tuple(out["input_ids"])
+        cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        q, c = self._ids(stem), self._ids(choice)[: self.max_length - 4]
+        f = self._ids(TEXT_FACT_SEPARATOR.join(facts))[: self.max_fact_tokens]
+        room = self.max_length - len(c) - 4  # [CLS] q [SEP] c [SEP] f [SEP]
+        f = f[: max(room - min(len(q), room // 2), 0)]  # the question keeps at least half of what is left
+        q = q[: max(room - len(f), 0)]
+        return tuple([cls, *q, sep, *c, sep, *f, sep] if f else [cls, *q, sep, *c, sep])
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
 def collate(items: Sequence[EncodedQuestion], pad_id: int) -> Batch:

@@ -101,6 +101,8 @@ class KnowledgeModel(nn.Module):
     def _is_trainable(self, key: str, name: str) -> bool:
         if key.startswith(("adapters.", "heads.")):
             return key.split(".")[1] == name
+        if self.config.method == "full":  # saved as the set's "unfrozen." weights (kqa.adapters.saving)
+            return key.startswith("backbone.")
         return not self.merged and is_trainable_peft_key(key, name, self.config)
 
     def trainable_parameters(self) -> int:
@@ -206,8 +208,10 @@ class KnowledgeModel(nn.Module):
         self.set_active(self.active)
 
     def make_encoder(self, tokenizer, max_length: int, documents: bool = False) -> QuestionEncoder:
-        return QuestionEncoder(tokenizer, self.family, max_length, self.config.max_fact_tokens,
-                               self.config.facts_per_choice if self.config.uses_gated else 0, documents)
+        c = self.config
+        return QuestionEncoder(tokenizer, self.family, max_length, c.max_fact_tokens,
+                               c.facts_per_choice if c.reads_facts else 0, documents, stream=c.reads_stream,
+                               text=c.reads_text)
 
 
 def _copy(module: nn.Module) -> nn.Module:
@@ -235,6 +239,9 @@ def build_model(config: AdapterConfig, seed: int = 0, name: str = "default") -> 
 def check_cache_allowed(model: KnowledgeModel) -> None:
     """The activation cache is exact only if nothing below the first adapted layer is trainable."""
     first, config = model.layer_ids[0], model.config
+    if config.method == "full":
+        raise ConfigError("`train.activation_cache` cannot be used with `adapter.method: full`: every backbone layer "
+                          "trains, so no layer's input is fixed. Set `train.activation_cache: false`.")
     if config.uses_prompt:
         raise ConfigError(f"`train.activation_cache` cannot be used with `adapter.method` {config.method!r}: its "
                           f"trainable prompts reach every layer, so no layer's input is fixed. Set "

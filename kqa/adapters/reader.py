@@ -83,7 +83,7 @@ class AdapterReader:
         scores = self.run([question], [evidence])[0]
         chosen = max(range(len(scores)), key=lambda i: (scores[i], -i))
         read = [f for f in evidence.per_choice[chosen][: self.model.config.facts_per_choice] if f.text]
-        if self.model.config.uses_gated and read:
+        if self.model.config.reads_facts and read:
             effects = self._leave_one_out(question, question.choices[chosen], read, scores[chosen])
             attributed = tuple(replace(f, attribution=e) for f, e in zip(read, effects))
             per_choice = list(evidence.per_choice)

@@ -16,17 +16,65 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from kqa.adapters.config import AdapterConfig
 from kqa.adapters.model import KnowledgeModel, build_model
 from kqa.adapters.peft_methods import is_peft_key, load_peft_state, peft_state
-from kqa.errors import StoreError
+from kqa.config import format_validation_error
+from kqa.errors import StoreError, brief
+from kqa.userinput import NotJSON, parse_json, path_kind
 
 WEIGHTS = "adapter.safetensors"
 COMPRESSED = "adapter.compressed.safetensors"
 CONFIG = "adapter_config.json"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+PARTS = ("head", "gated", "lora", "peft", "unfrozen")  # every saved tensor name starts with one of these + "."
+
+
+class _Written(BaseModel):
+    """A part of adapter_config.json as kqa writes it: the fields kqa reads are typed (strict: a hand-edited "5"
+    is refused, not carried to where an int is used), every other field is kept as it is."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _Backbone(_Written):
+    name: str
+    sha256: dict[str, str] | None = None
+
+
+class _Train(_Written):
+    seed: int = 0
+    max_length: int | None = Field(None, gt=0)
+
+
+class _LongContext(_Written):
+    enabled: bool = False
+    target_length: int | None = Field(None, gt=0)
+
+
+class _Training(_Written):
+    train: _Train = _Train()
+    long_context: _LongContext | None = None
+
+
+class _Compression(_Written):
+    tensors: dict[str, list[int]]
+
+
+class AdapterMeta(_Written):
+    """adapter_config.json: checked once when read, so no later `meta[...]` meets a missing key or a wrong type."""
+
+    adapter: AdapterConfig
+    reference_adapter: AdapterConfig | None = None
+    backbone: _Backbone
+    graph_checksum: str | None = None
+    init_seed: int | None = None
+    training: _Training = _Training()
+    compression: _Compression | None = None
 
 
 @dataclass(frozen=True)
@@ -79,8 +127,7 @@ def trainable_state(model: KnowledgeModel, name: str | None = None) -> dict[str,
 def load_trainable_state(model: KnowledgeModel, state: dict[str, torch.Tensor], name: str | None = None) -> None:
     """Inverse of `trainable_state`; every key must land somewhere."""
     name = name or model.active
-    parts = {p: {k[len(p) + 1 :]: v for k, v in state.items() if k.startswith(p + ".")}
-             for p in ("head", "gated", "lora", "peft", "unfrozen")}
+    parts = {p: {k[len(p) + 1 :]: v for k, v in state.items() if k.startswith(p + ".")} for p in PARTS}
     model.heads[name].load_state_dict(parts["head"])
     if model.config.uses_gated:
         model.adapters[name].load_state_dict(parts["gated"])
@@ -124,12 +171,34 @@ def write_adapter(folder: str | Path, config: AdapterConfig, state: dict[str, to
 
 
 def read_meta(folder: str | Path) -> dict:
-    """The adapter_config.json of a saved adapter (no weights read)."""
+    """The adapter_config.json of a saved adapter (no weights read), checked against `AdapterMeta`."""
     folder = Path(folder)
-    if not (folder / CONFIG).is_file() or not ((folder / WEIGHTS).is_file() or (folder / COMPRESSED).is_file()):
+    kind, reason = path_kind(folder / CONFIG)
+    if kind == "unusable":
+        raise StoreError(f"adapter folder {brief(str(folder))} cannot be opened: {reason}.")
+    if kind != "file" or not ((folder / WEIGHTS).is_file() or (folder / COMPRESSED).is_file()):
         raise StoreError(f"{folder} is not a saved adapter: it needs {CONFIG} and {WEIGHTS} (or {COMPRESSED}). "
                          f"Pass the folder `kqa train --out OUT` saved it to (OUT/adapter), or train one first.")
-    return json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    path = folder / CONFIG
+    raw = path.read_bytes()
+    try:
+        meta = parse_json(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise StoreError(f"{path}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); not an adapter "
+                         f"config written by kqa.") from None
+    except NotJSON as exc:
+        raise StoreError(f"{path}: {exc}; not an adapter config written by kqa.") from None
+    return _checked_meta(meta, path)
+
+
+def _checked_meta(meta: object, path: Path) -> dict:
+    if not isinstance(meta, dict):
+        raise StoreError(f"{path}: the top level must be a JSON object, got {type(meta).__name__}.")
+    try:
+        AdapterMeta.model_validate(meta)
+    except ValidationError as exc:
+        raise StoreError(f"{path}: not an adapter config written by kqa: {format_validation_error(exc)}") from None
+    return meta
 
 
 def read_adapter(folder: str | Path, *, check_backbone: bool = True) -> SavedAdapter:
@@ -145,10 +214,27 @@ def read_adapter(folder: str | Path, *, check_backbone: bool = True) -> SavedAda
                 f"the adapter was trained against {meta['backbone']['sha256']}, installed files are {installed}."
             )
     if (folder / WEIGHTS).is_file():
-        return SavedAdapter(folder, config, load_file(str(folder / WEIGHTS)), meta)
+        return SavedAdapter(folder, config, _own_parts(read_weights(folder / WEIGHTS), folder / WEIGHTS), meta)
     from kqa.adapters.compress import decompress
 
-    return SavedAdapter(folder, config, decompress(load_file(str(folder / COMPRESSED)), config, meta), meta)
+    return SavedAdapter(folder, config, decompress(read_weights(folder / COMPRESSED), config, meta), meta)
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; a truncated or foreign file is a StoreError naming it."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise StoreError(f"{path}: not a readable safetensors file ({exc}); save the adapter again.") from None
+
+
+def _own_parts(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """`state` when every tensor belongs to a part of the trainable set (`load_trainable_state` places it)."""
+    foreign = sorted(k for k in state if k.split(".")[0] not in PARTS)
+    if foreign:
+        raise StoreError(f"{path}: tensors {brief(foreign)} belong to no part of an adapter (names start with "
+                         f"{', '.join(p + '.' for p in PARTS)}); not a file kqa wrote.")
+    return state
 
 
 def load_model(folder: str | Path, name: str = "default") -> tuple[KnowledgeModel, object]:

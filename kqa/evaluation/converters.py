@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kqa.data import PACKAGED_SETS, collect_questions, jsonl_records, load_questions, parse_record
-from kqa.errors import InputError
+from kqa.errors import InputError, brief
 from kqa.types import Question
+from kqa.userinput import path_kind
 
 MIN_CHOICES, MAX_CHOICES = 2, 8
 LABELS = "ABCDEFGH"
@@ -43,7 +44,7 @@ def from_options(record: dict, where: str) -> dict:
     """`{"id", "question", "options": [...], "answer": 0-based index | label}` -> CSQA record labelled A, B, ..."""
     options = record.get("options")
     if not isinstance(options, list):
-        raise InputError(f"{where}: `options` must be a list of strings, got {options!r}.")
+        raise InputError(f"{where}: `options` must be a list of strings, got {brief(options)}.")
     labels = _labels(len(options), where, "options")
     out = {"id": record.get("id"), "question": record.get("question"),
            "choices": {"label": labels, "text": options}}
@@ -66,7 +67,7 @@ def from_hellaswag(record: dict, where: str) -> dict:
     """HellaSwag: `{"ind"|"id", "ctx", "endings": [...], "label": index}`."""
     endings = record.get("endings")
     if not isinstance(endings, list):
-        raise InputError(f"{where}: `endings` must be a list of strings, got {endings!r}.")
+        raise InputError(f"{where}: `endings` must be a list of strings, got {brief(endings)}.")
     labels = _labels(len(endings), where, "endings")
     out = {"id": record.get("id", record.get("ind", _line_id(where))), "question": record.get("ctx"),
            "choices": {"label": labels, "text": endings}}
@@ -94,7 +95,7 @@ def detect_format(record: dict, where: str) -> str:
     found = [name for name, matches in SIGNATURES.items() if matches(record)]
     if len(found) != 1:
         what = "no known shape" if not found else f"several shapes {sorted(found)}"
-        raise InputError(f"{where}: the record matches {what} (keys {sorted(record)}). "
+        raise InputError(f"{where}: the record matches {what} (keys {brief(sorted(record))}). "
                          f"Pass --format, one of {list(FORMATS)}.")
     return found[0]
 
@@ -106,7 +107,7 @@ def load_set(source: str, *, format: str = "auto", skip_invalid: bool = False, l
     if source in PACKAGED_SETS:
         loaded = load_questions(source, skip_invalid=skip_invalid, limit=limit)
         return EvalSet(source, loaded.questions, loaded.skipped)
-    if ":" in source and not Path(source).exists():
+    if ":" in source and path_kind(Path(source))[0] == "missing":
         raise InputError(f"unknown question set {source!r}. Packaged sets: {sorted(PACKAGED_SETS)}; or pass a .jsonl path.")
     rows = list(jsonl_records(Path(source)))
     gold_less = not any(isinstance(r, dict) and _has_answer(r) for _, r in rows)
@@ -142,15 +143,14 @@ def _labels(n: int, where: str, field: str) -> list[str]:
 
 def _answer_label(answer: object, labels: list[str], where: str, field: str) -> str:
     """A 0-based index (int or digit string) or a label -> the label."""
-    if isinstance(answer, bool):
-        raise InputError(f"{where}: `{field}` must be a 0-based index or one of {labels}, got {answer!r}.")
-    if isinstance(answer, str) and answer.strip().isdigit():
-        answer = int(answer)
-    if isinstance(answer, int) and 0 <= answer < len(labels):
+    text = answer.strip() if isinstance(answer, str) else ""
+    if text.isascii() and text.isdigit() and len(text) < 10:  # not "²" (a digit int() refuses) nor 5000 digits
+        answer = int(text)
+    if isinstance(answer, int) and not isinstance(answer, bool) and 0 <= answer < len(labels):
         return labels[answer]
     if isinstance(answer, str) and answer in labels:
         return answer
-    raise InputError(f"{where}: `{field}` must be a 0-based index or one of {labels}, got {answer!r}.")
+    raise InputError(f"{where}: `{field}` must be a 0-based index or one of {labels}, got {brief(answer)}.")
 
 
 def _line_id(where: str) -> str:

@@ -7,18 +7,20 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field
-from itertools import islice
+from dataclasses import dataclass, field, replace
+from itertools import chain, islice
 from pathlib import Path
 
 from tqdm import tqdm
 
 from kqa.errors import StoreError
+from kqa.graph.conceptnet import ConceptNetImporter
 from kqa.graph.config import GraphConfig
 from kqa.graph.corpus import RawDocument, Skipped, read_corpus
 from kqa.graph.engines import Parser, make_parser
 from kqa.graph.model import AddDocument, Changes, Document, Operation, RemoveName
-from kqa.graph.store import GraphStore
+from kqa.graph.store import MANIFEST, GraphStore
+from kqa.graph.wordnet import WordNetImporter, wordnet_gloss_corpus
 
 logger = logging.getLogger(__name__)
 
@@ -95,10 +97,11 @@ class GraphBuilder:
             ) -> UpdateResult:
         """`corpus`: a folder, a .txt/.md file, a .jsonl file, or RawDocuments (e.g. wordnet_gloss_corpus())."""
         start = time.perf_counter()
+        items = self._items(corpus)  # before the store opens: a missing corpus must not leave an empty graph behind
         with _open(graph, self.config, create) as store:
             if create and store.state.docs:
                 raise StoreError(f"a graph already exists at {graph}; use `kqa graph update` to change it.")
-            aliases, todo, unchanged, skipped = self._plan(store, corpus)
+            aliases, todo, unchanged, skipped = self._plan(store, items)
             tally, triples = _Tally(), 0
             tally.add(store.commit(aliases))  # before any changed document can retract their content
             for batch in _chunks(self._parse(todo), self.config.commit_every):
@@ -109,10 +112,18 @@ class GraphBuilder:
         return UpdateResult(len(todo), unchanged, 0, tuple(skipped), tuple(sorted(tally.total.added)),
                             tuple(sorted(tally.total.removed)), triples, time.perf_counter() - start, counts)
 
-    def _plan(self, store: GraphStore, corpus) -> tuple[list[Operation], list[RawDocument], int, list[Skipped]]:
+    def _items(self, corpus: str | Path | Iterable[RawDocument]) -> Iterable[RawDocument | Skipped]:
+        """The corpus's items, a path checked now: read_corpus refuses a missing, unusable or empty one (InputError)
+        when asked for its first item, so that item is read here and put back."""
+        if not isinstance(corpus, (str, Path)):
+            return corpus
+        items = read_corpus(corpus, max_bytes=self.config.max_doc_bytes, extensions=self.config.extensions)
+        first = next(items, None)
+        return items if first is None else chain([first], items)
+
+    def _plan(self, store: GraphStore, items: Iterable[RawDocument | Skipped]
+              ) -> tuple[list[Operation], list[RawDocument], int, list[Skipped]]:
         todo, skipped, candidates, changed, unchanged = [], [], [], set(), 0
-        items = corpus if not isinstance(corpus, (str, Path)) else read_corpus(
-            corpus, max_bytes=self.config.max_doc_bytes, extensions=self.config.extensions)
         for item in items:
             if isinstance(item, Skipped):
                 skipped.append(item)
@@ -165,23 +176,33 @@ def remove_documents(graph: str | Path, keys: Iterable[str], config: GraphConfig
                         removed=tuple(sorted(changes.removed)), seconds=time.perf_counter() - start, counts=counts)
 
 
-def import_documents(graph: str | Path, docs: Iterable[Document], config: GraphConfig = GraphConfig()) -> UpdateResult:
-    """Add ready-made documents (importers); one batch, replacing any earlier version under the same name."""
+def import_documents(graph: str | Path | GraphStore, docs: Iterable[Document], config: GraphConfig = GraphConfig()
+                     ) -> UpdateResult:
+    """Add ready-made documents (importers); one batch, replacing any earlier version under the same name.
+
+    `graph`: a folder (created when missing), or a GraphStore open for writing, used and left open. A document the
+    graph holds already under its name counts as unchanged."""
     start = time.perf_counter()
-    with _open(graph, config, True) as store:
+    with nullcontext(graph) if isinstance(graph, GraphStore) else _open(graph, config, True) as store:
         docs = list(docs)
+        new = [d for d in docs if store.state.names.get(d.name) != d.id]
         tally = _Tally()
-        tally.add(store.commit([AddDocument(d) for d in docs if store.state.names.get(d.name) != d.id]))
+        tally.add(store.commit([AddDocument(d) for d in new]))
         tally.add(retract_stale_inferences(store, tally.total))
         changes = tally.total
         counts = store.state.counts()
-    return UpdateResult(parsed=len(docs), added=tuple(sorted(changes.added)), removed=tuple(sorted(changes.removed)),
-                        triples=sum(len(d.triples) for d in docs), seconds=time.perf_counter() - start,
-                        counts=counts)
+    return UpdateResult(parsed=len(new), unchanged=len(docs) - len(new), added=tuple(sorted(changes.added)),
+                        removed=tuple(sorted(changes.removed)), triples=sum(len(d.triples) for d in new),
+                        seconds=time.perf_counter() - start, counts=counts)
 
 
 def _open(graph, config: GraphConfig, create: bool) -> GraphStore:
     return GraphStore.open(graph, writable=True, create=create, compact_min_bytes=config.compact_min_bytes)
+
+
+def _open_existing(graph: str | Path, config: GraphConfig):
+    """The graph opened for writing as a context manager, or nullcontext(None) when there is none yet."""
+    return _open(graph, config, False) if (Path(graph) / MANIFEST).exists() else nullcontext(None)
 
 
 def open_graph(graph: str | Path | GraphStore, config: GraphConfig = GraphConfig()):
@@ -215,8 +236,6 @@ def _chunks(items: Iterator, size: int) -> Iterator[list]:
 def import_wordnet(graph: str | Path, config: GraphConfig = GraphConfig(), *, folder: str | Path | None = None,
                    glosses: bool = False, gloss_limit: int | None = None, progress: bool = True) -> UpdateResult:
     """WordNet relations and descriptions; with `glosses`, also its glosses and examples parsed as a corpus."""
-    from kqa.graph.importers import WordNetImporter, wordnet_gloss_corpus
-
     result = import_documents(graph, [WordNetImporter(folder).run()], config)
     if glosses:
         corpus = wordnet_gloss_corpus(folder, gloss_limit)
@@ -225,12 +244,22 @@ def import_wordnet(graph: str | Path, config: GraphConfig = GraphConfig(), *, fo
 
 
 def import_conceptnet(graph: str | Path, path: str | Path, config: GraphConfig = GraphConfig()) -> UpdateResult:
-    from kqa.graph.importers import ConceptNetImporter
+    """English edges of a ConceptNet 5 assertions file (.csv or .csv.gz), weights kept as confidences."""
+    return import_conceptnet_file(graph, ConceptNetImporter(path), config)
 
-    doc, bad = ConceptNetImporter(path).run()
-    result = import_documents(graph, [doc], config)
-    if bad:
-        result = result.then(UpdateResult(skipped=(Skipped(str(path), f"{bad} malformed lines"),),
-                                          counts=result.counts))
-    return result
 
+def import_conceptnet_file(graph: str | Path, importer: ConceptNetImporter, config: GraphConfig = GraphConfig()
+                           ) -> UpdateResult:
+    """Read a ConceptNet file with `importer` and add its Document; malformed lines are reported as skipped.
+
+    A graph that holds this very Document already (same file, same vocabulary) is left as it is, file unread. A new
+    graph is created only once the file has been read: a file refused as a whole leaves no empty graph behind."""
+    start = time.perf_counter()
+    document_id = importer.document_id  # hashes the file: a missing one is refused before anything is opened
+    with _open_existing(graph, config) as store:
+        if store is not None and store.state.names.get(importer.name) == document_id:
+            return UpdateResult(unchanged=1, seconds=time.perf_counter() - start, counts=store.state.counts())
+        doc, bad = importer.run()
+        result = import_documents(graph if store is None else store, [doc], config)
+    skipped = (Skipped(str(importer.path), f"{bad} malformed lines"),) if bad else ()
+    return replace(result, skipped=result.skipped + skipped, seconds=time.perf_counter() - start)

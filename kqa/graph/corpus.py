@@ -6,13 +6,13 @@ Bad input never stops a build: binary, empty, non-UTF-8 and oversized documents 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kqa.errors import InputError
+from kqa.errors import InputError, brief
+from kqa.userinput import NotJSON, parse_json, path_kind
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ def content_id(text: str) -> str:
 def read_corpus(path: str | Path, *, max_bytes: int, extensions: tuple[str, ...] = (".txt", ".md")
                 ) -> Iterator[RawDocument | Skipped]:
     path = Path(path)
-    if path.is_dir():
+    kind, reason = path_kind(path)
+    if kind == "folder":
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
         if not files:  # most likely the wrong folder: an empty graph would only fail later, at retrieval
             raise InputError(f"corpus folder {path} has no {'/'.join(extensions)} files (searched recursively). Put "
@@ -49,12 +50,14 @@ def read_corpus(path: str | Path, *, max_bytes: int, extensions: tuple[str, ...]
                              f"{{\"id\", \"text\"}} record per line.")
         for file in files:
             yield _read_file(file, file.relative_to(path).as_posix(), max_bytes)
+    elif kind == "unusable":
+        raise InputError(f"corpus {brief(str(path))} cannot be opened: {reason}.")
+    elif kind == "missing":
+        raise InputError(f"corpus {path} does not exist; give a folder of {'/'.join(extensions)} files or a .jsonl.")
     elif path.suffix.lower() == ".jsonl":
         yield from _read_jsonl(path, max_bytes)
-    elif path.is_file():
-        yield _read_file(path, path.name, max_bytes)
     else:
-        raise InputError(f"corpus {path} does not exist; give a folder of {'/'.join(extensions)} files or a .jsonl.")
+        yield _read_file(path, path.name, max_bytes)
 
 
 def _read_file(file: Path, name: str, max_bytes: int) -> RawDocument | Skipped:
@@ -83,28 +86,39 @@ def _text(name: str, text: str) -> RawDocument | Skipped:
 
 def _read_jsonl(path: Path, max_bytes: int) -> Iterator[RawDocument | Skipped]:
     with open(path, "rb") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
+        for n, (line, size) in enumerate(_lines(f, max_bytes), 1):
+            if size <= max_bytes and not line.strip():
                 continue
             where = f"{path.name}:{n}"
-            if len(line) > max_bytes:
-                yield Skipped(where, f"too large ({len(line)} bytes > max_doc_bytes {max_bytes})")
+            if size > max_bytes:
+                yield Skipped(where, f"too large ({size} bytes > max_doc_bytes {max_bytes})")
                 continue
             yield _record(where, line)
 
 
+def _lines(f, max_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """(line, its size in bytes) per line; a line over `max_bytes` is measured, not held: memory stays bounded."""
+    while line := f.readline(max_bytes + 1):
+        size = len(line)
+        if size > max_bytes:  # read the rest of the line in chunks, only to count it
+            while not line.endswith(b"\n") and (line := f.readline(1 << 20)):
+                size += len(line)
+            line = b""
+        yield line, size
+
+
 def _record(where: str, line: bytes) -> RawDocument | Skipped:
     try:
-        record = json.loads(line.decode("utf-8"))
+        record = parse_json(line.decode("utf-8"))
     except UnicodeDecodeError as exc:
         return Skipped(where, f"not UTF-8 (byte 0x{line[exc.start]:02x} at offset {exc.start})")
-    except json.JSONDecodeError as exc:
-        return Skipped(where, f"not JSON ({exc.msg})")
+    except NotJSON as exc:
+        return Skipped(where, f"not JSON ({exc.reason})")
     if not isinstance(record, dict) or not isinstance(record.get("text"), str):
         return Skipped(where, "record needs a string `text` field")
     doc_id = record.get("id")
     if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool) or str(doc_id) == "":
-        return Skipped(where, f"record needs an `id` (string or integer), got {doc_id!r}")
+        return Skipped(where, f"record needs an `id` (string or integer), got {brief(doc_id)}")
     if "\x00" in record["text"]:
         return Skipped(str(doc_id), "binary (contains NUL characters)")
     return _text(str(doc_id), record["text"])

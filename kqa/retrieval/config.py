@@ -16,6 +16,12 @@ class RetrievalConfig(BaseModel):
     graph_k: int = Field(20, gt=0, description="Graph candidates per choice before fusion.")
     dense_k: int = Field(10, ge=0, description="Dense-search candidates per choice before fusion; 0 turns dense off.")
     mix: float = Field(0.5, ge=0, le=1, description="Weight of the graph score; 1 - mix weighs the cosine similarity.")
+    definitions: bool = Field(False, description="Give each choice its concept's definition (kqa graph import "
+                              "definitions) as one more fact.")
+    definition_score: float = Field(0.35, ge=0, description="Graph score of a definition: below question-choice "
+                                    "edges (1.0) and 2-hop paths (0.6), above other edges of the choice (0.3).")
+    question_concept: bool = Field(True, description="Link the question's given concept (CSQA `question_concept`) "
+                                   "as well as the concepts found in its text.")
     linking: LinkingConfig = LinkingConfig()
     paths: PathConfig = PathConfig()
     index: IndexConfig = IndexConfig()

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from kqa.graph.model import ACTIVE, Edge
 from kqa.retrieval.verbalize import verbalize
-from kqa.types import Fact
+from kqa.types import Fact, Provenance
+
+NEGATED = re.compile(r"^Not[A-Z]")  # NotCapableOf, NotDesires, ...: negated assertions (ConceptNet)
 
 
 def is_retrievable(edge: Edge) -> bool:
-    """Quarantined or otherwise flagged edges stay in the store but are never retrieved."""
-    return edge.status == ACTIVE
+    """Quarantined or otherwise flagged edges stay in the store but are never retrieved; nor are negated assertions
+    (kept so that validation can see contradictions; a small reader would read "cannot fly" as "fly")."""
+    return edge.status == ACTIVE and not NEGATED.match(edge.relation)
+
+
+def definition_fact(concept: str, description: str, score: float = 0.0) -> Fact:
+    """A concept's definition as a fact: "aquarium: a tank for keeping fish"."""
+    return Fact(concept, "DefinedAs", description, f"{concept}: {description}", score,
+                (Provenance("definition"),), origin="definition", id=f"definition:{concept}")
 
 
 def edge_fact(edge: Edge, score: float = 0.0, origin: str = "") -> Fact:

@@ -1,8 +1,9 @@
 """Dense fact index: verbalized graph edges embedded with a sentence-transformers model, searched with FAISS.
 
 On disk, beside the graph:  <graph>/index/index.faiss, manifest.json, tombstones.json
-The manifest names the faiss version, factory string, embedder, dimension, vector count and the checksum of the edge
-set it was built from; an index that does not match its graph or embedder is refused rather than silently used.
+The manifest names the faiss version, factory string, embedder, dimension, vector count, the checksum of the edge
+set it was built from and the SHA-256 of index.faiss; an index that does not match its graph or embedder, or whose
+files are damaged, is refused rather than silently used.
 Updates are incremental: added edges are embedded and added, removed ones deleted (`remove_ids`), or, for HNSW,
 which cannot delete, tombstoned and filtered out of results until the next full build.
 """
@@ -14,13 +15,16 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, ValidationError, field_validator
+from pydantic.dataclasses import dataclass as checked_dataclass
 
-from kqa.errors import ConfigError, StoreError
+from kqa.errors import ConfigError, StoreError, brief
+from kqa.userinput import NotJSON, parse_json, path_kind
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +48,29 @@ class IndexConfig(BaseModel):
         return value
 
 
-@dataclass(frozen=True)
+@checked_dataclass(frozen=True)  # a dataclass still (asdict, replace), its fields validated
 class IndexManifest:
-    faiss_version: str
-    factory: str
-    embedder: str
-    dimension: int
-    count: int
-    graph_checksum: str
-    metric: str = "inner_product"  # on L2-normalized embeddings: cosine similarity
+    """manifest.json, checked field by field when read: strict types, so a hand-edited "3" or a list where the
+    checksum belongs is refused here, not met later in a comparison. Keys kqa does not know are ignored."""
+
+    faiss_version: StrictStr
+    factory: StrictStr
+    embedder: StrictStr
+    dimension: Annotated[StrictInt, Field(gt=0)]
+    count: Annotated[StrictInt, Field(ge=0)]
+    graph_checksum: StrictStr
+    metric: StrictStr = "inner_product"  # on L2-normalized embeddings: cosine similarity
+    # SHA-256 of index.faiss, set by `save`. faiss trusts the sizes written in the file (a flipped byte can make it
+    # allocate until memory runs out), so the bytes are checked before faiss reads them. None: an index written
+    # before kqa recorded it, loaded unchecked so that existing indexes keep working.
+    index_sha256: Annotated[StrictStr | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
+
+
+MANIFEST = "manifest.json"
+TOMBSTONES = "tombstones.json"
+FAISS_FILE = "index.faiss"
+_MANIFEST = TypeAdapter(IndexManifest)
+_TOMBSTONES = TypeAdapter(list[Annotated[StrictInt, Field(ge=-(2**63), lt=2**63)]])  # FAISS ids are int64
 
 
 def edge_set_checksum(triple_ids: Iterable[str]) -> str:
@@ -129,8 +147,8 @@ class FactIndex:
                 logger.warning("IVF training on %d vectors for %s: fewer than 39 per list", len(vectors), config.factory)
             index.train(vectors)
         index.add_with_ids(vectors, np.array([to_int64(i) for i in ids], dtype=np.int64))
-        manifest = IndexManifest(faiss.__version__, config.factory, embedder.name, dim, index.ntotal,
-                                 edge_set_checksum(ids))
+        manifest = IndexManifest(faiss.__version__, config.factory, embedder.name, int(dim), int(index.ntotal),
+                                 edge_set_checksum(ids))  # index_sha256: known once `save` has written the file
         return cls(index, manifest, set(), config)
 
     def update(self, added_ids: Sequence[str], added_texts: Sequence[str], removed: Sequence[str],
@@ -147,7 +165,7 @@ class FactIndex:
             self.tombstones.difference_update(ints)  # re-added after a removal: alive again
             self.index.add_with_ids(embedder.encode(added_texts), np.array(ints, dtype=np.int64))
         count = self.index.ntotal - len(self.tombstones)
-        self.manifest = IndexManifest(**(asdict(self.manifest) | {"count": count, "graph_checksum": graph_checksum}))
+        self.manifest = replace(self.manifest, count=count, graph_checksum=graph_checksum)
 
     # ---- searching ---------------------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
@@ -172,52 +190,112 @@ class FactIndex:
 
     # ---- disk --------------------------------------------------------------------------------------------------
     def save(self, graph_dir: str | Path) -> Path:
+        """Write the three files; the manifest, written last, records index.faiss's SHA-256 and vouches for both."""
         import faiss
 
         folder = Path(graph_dir) / INDEX_DIR
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "index.faiss.tmp"
+        tmp = folder / (FAISS_FILE + ".tmp")
         faiss.write_index(self.index, str(tmp))
         _fsync_file(tmp)
-        os.replace(tmp, folder / "index.faiss")
-        _write_json(folder / "tombstones.json", sorted(self.tombstones))
-        _write_json(folder / "manifest.json", asdict(self.manifest))  # last: it vouches for the files above
+        digest = _sha256(tmp)
+        os.replace(tmp, folder / FAISS_FILE)
+        _write_json(folder / TOMBSTONES, sorted(self.tombstones))
+        self.manifest = replace(self.manifest, index_sha256=digest)
+        _write_json(folder / MANIFEST, asdict(self.manifest))  # last: it vouches for the files above
         return folder
 
     @classmethod
     def load(cls, graph_dir: str | Path, config: IndexConfig, *, embedder: str, graph_checksum: str) -> FactIndex:
-        """Load and check the index beside a graph; refuse one built for another graph or embedder."""
+        """Load and check the index beside a graph; refuse one built for another graph or embedder, or damaged."""
         import faiss
 
         folder = Path(graph_dir) / INDEX_DIR
         manifest = read_manifest(graph_dir)
         if manifest.embedder != embedder:
             raise StoreError(f"{folder}: the index was built with embedder {manifest.embedder!r} but the pipeline "
-                             f"uses {embedder!r}. Rebuild it: kqa index build --graph {graph_dir}")
+                             f"uses {embedder!r}. {_rebuild(graph_dir)}")
         if manifest.graph_checksum != graph_checksum:
             raise StoreError(f"{folder}: the index is out of date with the graph (edge checksum "
-                             f"{manifest.graph_checksum[:12]} != {graph_checksum[:12]}). "
-                             f"Rebuild it: kqa index build --graph {graph_dir}")
+                             f"{manifest.graph_checksum[:12]} != {graph_checksum[:12]}). {_rebuild(graph_dir)}")
+        tombstones = read_tombstones(graph_dir)
+        _check_faiss_file(folder / FAISS_FILE, manifest.index_sha256, graph_dir)
         try:
-            index = faiss.read_index(str(folder / "index.faiss"))
+            index = faiss.read_index(str(folder / FAISS_FILE))
         except RuntimeError as exc:
-            raise StoreError(f"{folder / 'index.faiss'}: not a readable FAISS index ({exc}).") from None
-        tombstones = set(json.loads((folder / "tombstones.json").read_text(encoding="utf-8")))
+            raise StoreError(f"{folder / FAISS_FILE}: not a readable FAISS index ({exc}). {_rebuild(graph_dir)}"
+                             ) from None
         if index.ntotal - len(tombstones) != manifest.count or index.d != manifest.dimension:
             raise StoreError(f"{folder}: index.faiss holds {index.ntotal - len(tombstones)} vectors of dimension "
-                             f"{index.d}, the manifest says {manifest.count} of {manifest.dimension}; rebuild it.")
+                             f"{index.d}, the manifest says {manifest.count} of {manifest.dimension}. "
+                             f"{_rebuild(graph_dir)}")
         config = config.model_copy(update={"factory": manifest.factory, "embedder": manifest.embedder})
         return cls(index, manifest, tombstones, config)
 
 
 def read_manifest(graph_dir: str | Path) -> IndexManifest:
-    path = Path(graph_dir) / INDEX_DIR / "manifest.json"
-    if not path.is_file():
+    """The checked manifest.json of the index beside a graph; a StoreError naming the file when there is none or
+    it is not one kqa wrote."""
+    path = Path(graph_dir) / INDEX_DIR / MANIFEST
+    if path_kind(path)[0] == "missing":
         raise StoreError(f"no fact index at {path.parent}. Build it: kqa index build --graph {graph_dir}")
+    value = _read_json(path, graph_dir)
     try:
-        return IndexManifest(**json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise StoreError(f"{path}: not a kqa index manifest ({exc}).") from None
+        return _MANIFEST.validate_python(value)
+    except ValidationError as exc:
+        raise StoreError(f"{path}: not a kqa index manifest: {_problems(exc)}. {_rebuild(graph_dir)}") from None
+
+
+def read_tombstones(graph_dir: str | Path) -> set[int]:
+    """The FAISS ids of deleted edges an HNSW index still holds (tombstones.json: a list of int64)."""
+    path = Path(graph_dir) / INDEX_DIR / TOMBSTONES
+    value = _read_json(path, graph_dir)
+    try:
+        return set(_TOMBSTONES.validate_python(value))
+    except ValidationError as exc:
+        raise StoreError(f"{path}: must be a list of int64 FAISS ids: {_problems(exc)}. {_rebuild(graph_dir)}"
+                         ) from None
+
+
+def _check_faiss_file(path: Path, sha256: str | None, graph_dir: str | Path) -> None:
+    """index.faiss is there and, when the manifest records its SHA-256, holds the bytes the manifest vouches for."""
+    if path_kind(path)[0] != "file":
+        raise StoreError(f"{path} is missing. {_rebuild(graph_dir)}")
+    if sha256 is None:
+        logger.debug("%s: its manifest predates index_sha256; read without checking its bytes", path)
+        return
+    digest = _sha256(path)
+    if digest != sha256:
+        raise StoreError(f"{path}: SHA-256 {digest[:12]}... differs from the manifest's `index_sha256` "
+                         f"{sha256[:12]}...: the file is damaged or was replaced. {_rebuild(graph_dir)}")
+
+
+def _read_json(path: Path, graph_dir: str | Path) -> object:
+    """The JSON value of one index file; a file Python cannot read as JSON is a StoreError naming it."""
+    kind, reason = path_kind(path)
+    if kind == "unusable":
+        raise StoreError(f"index folder {brief(str(path.parent))} cannot be opened: {reason}.")
+    if kind != "file":
+        raise StoreError(f"{path} is {'a folder' if kind == 'folder' else 'missing'}. {_rebuild(graph_dir)}")
+    raw = path.read_bytes()
+    try:
+        return parse_json(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise StoreError(f"{path}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}). "
+                         f"{_rebuild(graph_dir)}") from None
+    except NotJSON as exc:
+        raise StoreError(f"{path}: {exc}. {_rebuild(graph_dir)}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    """`field`: rule (got value), per problem: the form of kqa.config.format_validation_error, which this module
+    cannot import (kqa.config imports it, through kqa.retrieval.config)."""
+    return "; ".join(f"`{'.'.join(map(str, e['loc'])) or '<root>'}`: {e['msg']} (got {brief(e.get('input'))})"
+                     for e in exc.errors())
+
+
+def _rebuild(graph_dir: str | Path) -> str:
+    return f"Rebuild it: kqa index build --graph {graph_dir}"
 
 
 def _is_hnsw(factory: str) -> bool:
@@ -234,3 +312,11 @@ def _write_json(path: Path, obj) -> None:
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

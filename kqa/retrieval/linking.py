@@ -1,8 +1,10 @@
 """Link question and choice text to graph concepts.
 
-Candidates are lemma n-grams (up to `max_ngram` tokens), noun chunks and named entities, normalized the way the graph
-normalizes concepts (lowercase lemmas, determiners and stop words stripped). A candidate links when the graph's
-vocabulary holds it; spans made only of stop words are dropped; overlapping matches keep the longest.
+Candidates are lemma n-grams (up to `max_ngram` tokens), n-grams of content words with the function words between
+them skipped ("going to the store" -> "go store", ConceptNet's way), noun chunks and named entities, all looked up
+under kqa's one concept key (kqa.graph.names: lowercase lemmas, function words dropped) and their surface form.
+A candidate links when the graph's vocabulary holds it; spans made only of stop words are dropped; overlapping
+matches keep the longest, unless `overlapping` keeps every question match (more ways to reach a choice).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kqa.graph.names import concept_key, is_concept_stop_word
 from kqa.types import Question
 
 
@@ -21,6 +24,10 @@ class LinkingConfig(BaseModel):
     max_ngram: int = Field(3, ge=1, le=6, description="Longest lemma n-gram tried against the vocabulary.")
     head_fallback: bool = Field(
         True, description="When a choice links to nothing as a whole, try its syntactic head word alone."
+    )
+    overlapping: bool = Field(
+        False, description="Keep every concept matched in the question (\"go store\" and \"store\"), not only "
+        "the longest non-overlapping ones; choices always keep the longest."
     )
 
 
@@ -54,16 +61,17 @@ class ConceptLinker:
         # choices are short: the parser and NER add little there and cost most of the time
         disabled = [p for p in ("parser", "ner") if p in self.nlp.pipe_names]
         choice_docs = list(self.nlp.pipe([c.text for c in question.choices], disable=disabled))
-        return Linking(self.link_doc(stem_doc), tuple(self.link_doc(d, whole=True) for d in choice_docs))
+        stem = self.link_doc(stem_doc, keep_overlaps=self.config.overlapping)
+        return Linking(stem, tuple(self.link_doc(d, whole=True) for d in choice_docs))
 
     def link_text(self, text: str) -> tuple[LinkedConcept, ...]:
         return self.link_doc(self.nlp(text))
 
-    def link_doc(self, doc, whole: bool = False) -> tuple[LinkedConcept, ...]:
-        found = self._ngrams(doc) + self._spans(doc)
+    def link_doc(self, doc, whole: bool = False, keep_overlaps: bool = False) -> tuple[LinkedConcept, ...]:
+        found = self._ngrams(doc) + self._content_ngrams(doc) + self._spans(doc)
         if whole and (name := self._lookup(doc[:])) and not any(f.name == name for f in found):
             found.append(LinkedConcept(name, doc.text, 0, len(doc.text), "chunk"))
-        chosen = _longest_non_overlapping(found)
+        chosen = _distinct_names(found) if keep_overlaps else _longest_non_overlapping(found)
         if whole and not chosen and self.config.head_fallback:
             chosen = self._head(doc)
         return tuple(sorted(chosen, key=lambda c: c.start))
@@ -78,6 +86,20 @@ class ConceptLinker:
                     continue
                 if name := self._lookup(span):
                     out.append(LinkedConcept(name, span.text, span.start_char, span.end_char, "ngram"))
+        return out
+
+    def _content_ngrams(self, doc) -> list[LinkedConcept]:
+        """N-grams of content words that only function words separate: "go to the store" -> "go store"."""
+        out = []
+        for run in _content_runs(doc):
+            for n in range(2, self.config.max_ngram + 1):
+                for start in range(len(run) - n + 1):
+                    words = run[start : start + n]
+                    key = concept_key((t.lemma_ or t.text) for t in words)
+                    if key in self.vocabulary:
+                        first, last = words[0], words[-1]
+                        out.append(LinkedConcept(key, doc.text[first.idx : last.idx + len(last.text)], first.idx,
+                                                 last.idx + len(last.text), "ngram"))
         return out
 
     def _spans(self, doc) -> list[LinkedConcept]:
@@ -117,14 +139,35 @@ def _trim(span):
 
 
 def _keys(span) -> list[str]:
-    """Normalized forms of a span, most specific first: lemmas without determiners/stop words, then surface."""
+    """Normalized forms of a span, most specific first: lemmas without determiners/stop words, then surface, then
+    the concept key (function words inside dropped as well: "box of kleenex" -> "box kleenex")."""
     span = _trim(span)
     if span is None:
         return []
     content = [t for t in span if not (t.is_punct or t.is_space)]
     lemmas = " ".join((t.lemma_ or t.text).lower() for t in content)
     surface = " ".join(t.text.lower() for t in content)
-    return [lemmas] if lemmas == surface else [lemmas, surface]
+    key = concept_key((t.lemma_ or t.text) for t in content)
+    return [k for k in dict.fromkeys((lemmas, surface, key)) if k]
+
+
+def _content_runs(doc) -> list[list]:
+    """Runs of content tokens (not function words) that no punctuation interrupts, e.g. [go, store, buy, milk]."""
+    runs: list[list] = [[]]
+    for token in doc:
+        if token.is_punct or token.is_space:
+            runs.append([])
+        elif not is_concept_stop_word(token.lemma_ or token.text) and not is_concept_stop_word(token.text):
+            runs[-1].append(token)
+    return [r for r in runs if len(r) > 1]
+
+
+def _distinct_names(found: Sequence[LinkedConcept]) -> list[LinkedConcept]:
+    """Every matched concept once (its longest span first), overlaps allowed."""
+    chosen: dict[str, LinkedConcept] = {}
+    for cand in sorted(found, key=lambda c: (-(c.end - c.start), c.start)):
+        chosen.setdefault(cand.name, cand)
+    return list(chosen.values())
 
 
 def _longest_non_overlapping(found: Sequence[LinkedConcept]) -> list[LinkedConcept]:

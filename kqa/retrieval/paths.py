@@ -20,7 +20,8 @@ class PathConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_neighbours: int = Field(200, gt=0, description="Edges read per concept; hubs are cut to their most confident.")
-    direct_weight: float = Field(1.0, ge=0, description="Score factor of an edge joining a question and a choice concept.")
+    direct_weight: float = Field(1.0, ge=0, description="Score factor of an edge joining a question and a choice "
+                                 "concept (0 turns such edges off, as for the two below).")
     two_hop_weight: float = Field(0.6, ge=0, description="Score factor of each edge on a 2-hop question->choice path.")
     choice_weight: float = Field(0.3, ge=0, description="Score factor of other edges incident to a choice concept.")
     relation_weights: dict[str, float] = Field(
@@ -68,5 +69,7 @@ class PathFinder:
 
     def _keep(self, best: dict[str, ScoredEdge], edge: Edge, weight: float, kind: str) -> None:
         score = weight * self.config.relation_weights.get(edge.relation, 1.0) * edge.confidence
+        if score <= 0:  # a weight of 0 turns that kind of edge (or relation) off
+            return
         if edge.id not in best or best[edge.id].score < score:
             best[edge.id] = ScoredEdge(edge, score, kind)

@@ -106,7 +106,7 @@ def parse_question(text: str, choices: Sequence[str], config: WebConfig) -> Ques
     if len(texts) < 2:
         raise InputError(f"`choices`: at least 2 non-empty answer choices are needed, got {len(texts)}; "
                          f"write one choice per line.")
-    return question_from_text(stem, texts, qid="web")
+    return question_from_text(stem, texts, qid="web", where="the request")
 
 
 def png_data_url(png: bytes) -> str:

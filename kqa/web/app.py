@@ -15,6 +15,7 @@ from kqa.web.watch import GraphWatch
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+EXAMPLE_BODY = '{"question": "...", "choices": ["a", "b"]}'
 STATUS = ((UnknownConceptError, 404), (BusyError, 503), (StoreError, 503), (InputError, 400), (ConfigError, 400))
 
 
@@ -53,6 +54,7 @@ def create_app(pipeline: KQAPipeline, config: WebConfig | None = None):
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse
     from fastapi.staticfiles import StaticFiles
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     warm_up = getattr(pipeline.reader, "warm_up", None)
     if warm_up is not None:
@@ -80,6 +82,10 @@ def create_app(pipeline: KQAPipeline, config: WebConfig | None = None):
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request, exc: RequestValidationError):
         return _error(400, _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request, exc: StarletteHTTPException):  # e.g. a body JSON nested too deeply to parse
+        return _error(exc.status_code, _http_message(exc.status_code, str(exc.detail), request.url.path))
 
     @app.exception_handler(Exception)
     async def _unexpected(request, exc: Exception):
@@ -155,7 +161,14 @@ def _validation_message(exc) -> str:
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"] if p != "body") or "request body"
         parts.append(f"`{key}`: {err['msg']}")
-    return "; ".join(parts) + ". Send JSON like {\"question\": \"...\", \"choices\": [\"a\", \"b\"]}."
+    return "; ".join(parts) + f". Send JSON like {EXAMPLE_BODY}."
+
+
+def _http_message(status: int, detail: str, path: str) -> str:
+    if status == 400:  # FastAPI's only 400 of its own: a body that is no JSON it can parse
+        return f"`request body`: {detail.lower()}. Send JSON like {EXAMPLE_BODY}."
+    return (f"`{path}`: {detail} ({status}); the endpoints are GET /api/info, /api/stats, /api/concept?name=, "
+            f"/api/suggest?q= and POST /api/ask.")
 
 
 def _require(module: str):

@@ -30,7 +30,7 @@ class GraphBrowser:
         if concept is None:
             close = self.suggest(key)
             hint = f" Did you mean: {', '.join(close)}?" if close else " Try another word, or pick one from the list."
-            raise UnknownConceptError(f"concept {name.strip()!r} is not in the graph ({len(store.vocabulary())} "
+            raise UnknownConceptError(f"`concept` {name.strip()!r} is not in the graph ({len(store.vocabulary())} "
                                       f"concepts).{hint}", close)
         edges = store.neighbours(key)
         shown = edges[: self.config.neighbourhood_edges]

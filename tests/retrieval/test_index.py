@@ -1,6 +1,9 @@
 """The FAISS fact index: factories, manifest checks, incremental updates equal to a rebuild."""
 
+import hashlib
 import json
+import logging
+import zlib
 
 import numpy as np
 import pytest
@@ -17,6 +20,28 @@ from tests.retrieval.conftest import document
 @pytest.fixture(scope="module")
 def embedder():
     return Embedder("minilm-l6")
+
+
+class FakeEmbedder:
+    """Stands in for the sentence-transformers model where the vectors do not matter: one unit vector per text."""
+
+    name, dimension = "fake", 8
+
+    def encode(self, texts, progress=False):
+        vectors = np.stack([np.random.default_rng(zlib.crc32(t.encode())).normal(size=8) for t in texts])
+        return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)  # (N, 8)
+
+
+@pytest.fixture
+def saved(graph_dir):
+    """An index saved beside the graph, built with the fake embedder; its checksum loads it."""
+    ids, texts = current(graph_dir)
+    FactIndex.build(ids, texts, FakeEmbedder(), IndexConfig()).save(graph_dir)
+    return edge_set_checksum(ids)
+
+
+def load_fake(graph_dir, checksum):
+    return FactIndex.load(graph_dir, IndexConfig(), embedder="fake", graph_checksum=checksum)
 
 
 def current(graph_dir):
@@ -50,8 +75,42 @@ def test_manifest_and_refusals(graph_dir):
     with pytest.raises(StoreError, match=r"out of date with the graph .* kqa index build --graph"):
         FactIndex.load(graph_dir, IndexConfig(), embedder="minilm-l6", graph_checksum="0" * 64)
     (graph_dir / "index" / "index.faiss").write_bytes(b"not an index")
-    with pytest.raises(StoreError, match=r"not a readable FAISS index"):
+    with pytest.raises(StoreError, match=r"index\.faiss: SHA-256 .* differs from the manifest's `index_sha256`"):
         FactIndex.load(graph_dir, IndexConfig(), embedder="minilm-l6", graph_checksum=manifest.graph_checksum)
+
+
+def test_save_records_the_sha256_of_index_faiss_and_load_checks_it(graph_dir, saved):
+    folder = graph_dir / "index"
+    on_disk = json.loads((folder / "manifest.json").read_text())
+    assert on_disk["index_sha256"] == hashlib.sha256((folder / "index.faiss").read_bytes()).hexdigest()
+    assert load_fake(graph_dir, saved).manifest.index_sha256 == on_disk["index_sha256"]
+    data = bytearray((folder / "index.faiss").read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit: faiss itself would read it silently, or, in a size, without end
+    (folder / "index.faiss").write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=rf"{folder / 'index.faiss'}: SHA-256 .* differs from the manifest's "
+                                         rf"`index_sha256` .*Rebuild it: kqa index build --graph {graph_dir}$"):
+        load_fake(graph_dir, saved)
+
+
+def test_a_synced_index_records_the_hash_of_its_new_file(graph_dir, saved):
+    removed = remove_documents(graph_dir, ["d2.txt"])
+    manifest = sync_index(graph_dir, removed.added, removed.removed)  # removals only: nothing to embed
+    assert manifest.index_sha256 == hashlib.sha256((graph_dir / "index" / "index.faiss").read_bytes()).hexdigest()
+    ids, _ = current(graph_dir)
+    assert load_fake(graph_dir, edge_set_checksum(ids)).manifest == manifest
+
+
+def test_an_index_saved_before_index_sha256_still_loads_unchecked(graph_dir, saved, caplog):
+    path = graph_dir / "index" / "manifest.json"
+    legacy = json.loads(path.read_text())
+    del legacy["index_sha256"]
+    path.write_text(json.dumps(legacy))
+    with caplog.at_level(logging.DEBUG, logger="kqa.retrieval.index"):
+        assert load_fake(graph_dir, saved).index.ntotal == legacy["count"]
+    assert "predates index_sha256" in caplog.text
+    (graph_dir / "index" / "index.faiss").write_bytes(b"not an index")
+    with pytest.raises(StoreError, match=r"index\.faiss: not a readable FAISS index"):
+        load_fake(graph_dir, saved)
 
 
 def test_missing_index_says_how_to_build_it(graph_dir):

@@ -48,3 +48,21 @@ def test_max_ngram_limits_span_length_but_noun_chunks_link_whole(nlp):
         four = ConceptLinker(vocab, nlp, LinkingConfig(max_ngram=4))
         assert names(four.link_text("a big red fire truck")) == ["big red fire truck"]
     assert names(ConceptLinker(vocab, nlp).link_text("a big red fire truck")) == ["big red fire truck"]
+
+
+def test_one_concept_key_finds_conceptnet_nodes_through_function_words(nlp):
+    from kqa.graph.names import concept_key, key_of_name
+
+    linker = ConceptLinker({"go store", "box kleenex", "store", "keep fish"}, nlp)
+    found = linker.link_text("He was going to the store to buy a box of kleenex.")
+    assert names(found) == ["go store", "box kleenex"]  # what ConceptNet 4 calls them
+    assert [linker.link_text(t)[0].text for t in ("going to the store",)] == ["going to the store"]
+    assert key_of_name("go_to_the_store") == concept_key(["go", "to", "the", "store"]) == "go store"
+    assert names(linker.link_text("Where would you keep a fish?")) == ["keep fish"]  # "keep" is content here
+
+
+def test_overlapping_keeps_every_question_concept(nlp):
+    q = question_from_text("Where is a good place to keep live fish?", ["aquarium", "oven"])
+    assert names(ConceptLinker(VOCAB, nlp).run(q).question) == ["live fish"]
+    overlapping = ConceptLinker(VOCAB, nlp, LinkingConfig(overlapping=True)).run(q)
+    assert set(names(overlapping.question)) == {"live fish", "fish"} and names(overlapping.choices[0]) == ["aquarium"]

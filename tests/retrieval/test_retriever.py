@@ -47,3 +47,50 @@ def test_merged_aliases_link_to_their_canonical_concept(graph_dir):
     evidence = retriever.run(QUESTION)
     assert evidence.choice_concepts[0] == ("tank",)
     assert evidence.per_choice[0], "the alias's edges are found under the canonical concept"
+
+
+def _question(stem, choices, concept=None, answer="A"):
+    from dataclasses import replace
+
+    return replace(question_from_text(stem, choices), concept=concept, answer=answer)
+
+
+def test_question_concept_field_links_like_the_text(graph_dir):
+    retriever = FactRetriever.from_graph(graph_dir, "en-core-web-sm", RetrievalConfig(dense_k=0))
+    question = _question("Where would you put it?", ["aquarium", "oven"], concept="fishes")
+    evidence = retriever.run(question)
+    assert evidence.question_concepts == ("fish",)
+    assert evidence.per_choice[0][0].text == "a fish is located at an aquarium" and evidence.per_choice[0][0].origin == "direct"
+    off = FactRetriever.from_graph(graph_dir, "en-core-web-sm", RetrievalConfig(dense_k=0, question_concept=False))
+    assert off.run(question).question_concepts == ()
+
+
+def test_negated_assertions_are_never_retrieved(tmp_path):
+    from kqa.graph.builder import import_documents
+    from tests.retrieval.conftest import document
+
+    import_documents(tmp_path / "g", [document("d", [("penguin", "NotCapableOf", "fly"), ("penguin", "CapableOf", "swim"),
+                                                     ("bird", "CapableOf", "fly")])])
+    retriever = FactRetriever.from_graph(tmp_path / "g", "en-core-web-sm", RetrievalConfig(dense_k=0))
+    evidence = retriever.run(_question("What can a penguin do?", ["fly", "swim"]))
+    assert all(f.relation != "NotCapableOf" for per in evidence.per_choice for f in per)
+    assert [f.text for f in evidence.per_choice[1]][:1] == ["a penguin can swim"]
+
+
+def test_definitions_are_ranked_after_connecting_facts(tmp_path):
+    from kqa.graph.builder import import_documents
+    from kqa.graph.model import ConceptInfo, Document
+    from tests.retrieval.conftest import TRIPLES, document
+
+    defs = Document("defs", "definitions", (), (ConceptInfo("aquarium", "", "a tank for keeping fish"),))
+    import_documents(tmp_path / "g", [document("d1", TRIPLES), defs])
+    config = RetrievalConfig(dense_k=0, definitions=True, top_k=10)
+    evidence = FactRetriever.from_graph(tmp_path / "g", "en-core-web-sm", config).run(QUESTION)
+    aquarium = evidence.per_choice[0]
+    origins = [f.origin for f in aquarium]
+    assert "definition" in origins and origins.index("definition") > origins.index("direct")
+    definition = aquarium[origins.index("definition")]
+    assert definition.text == "aquarium: a tank for keeping fish" and definition.provenance[0].source == "definition"
+    assert all(f.origin == "choice" for f in aquarium[origins.index("definition") + 1:])
+    plain = FactRetriever.from_graph(tmp_path / "g", "en-core-web-sm", RetrievalConfig(dense_k=0, top_k=10)).run(QUESTION)
+    assert all(f.origin != "definition" for per in plain.per_choice for f in per)

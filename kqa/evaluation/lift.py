@@ -1,0 +1,184 @@
+"""The knowledge lift: three readers trained and tested the same way, differing only in the facts they read.
+
+- without: trained and tested with no facts at all;
+- facts:   trained and tested with the facts retrieved for each question;
+- control: trained and tested with as many facts, in the same places, taken from other questions
+           (kqa.evaluation.control.MatchedControlRetriever).
+
+(facts - without) says whether the knowledge helps at all; (facts - control) says whether it is the *content* of
+the facts that helps, not a longer input. A reader trained with facts and merely tested without them is not the
+baseline: it never learned to answer alone. Both differences come with a paired bootstrap interval and an exact
+McNemar p on the same test questions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from kqa.adapters.config import AdapterConfig, TrainConfig
+from kqa.adapters.reader import AdapterReader
+from kqa.evaluation.compare import mcnemar_exact, paired_bootstrap
+from kqa.evaluation.control import MatchedControlRetriever
+from kqa.evaluation.metrics import bootstrap_ci
+from kqa.train import Trainer, split_questions
+from kqa.types import Evidence, Question
+
+logger = logging.getLogger(__name__)
+READERS = ("without", "facts", "control")
+PAIRS = (("facts", "without"), ("facts", "control"))
+
+
+@dataclass(frozen=True)
+class ReaderRun:
+    """One trained reader's test result; `correct` is aligned with the test questions."""
+
+    name: str
+    n: int
+    accuracy: float
+    ci95: tuple[float, float]
+    correct: tuple[bool, ...]
+    dev_accuracy: tuple[float, ...]
+    adapter_dir: str
+    train_seconds: float
+
+
+@dataclass(frozen=True)
+class PairedStats:
+    a: str
+    b: str
+    n: int
+    difference: float  # accuracy(a) - accuracy(b)
+    ci95: tuple[float, float]  # paired bootstrap over questions
+    a_only: int  # questions only a answers correctly
+    b_only: int
+    mcnemar_p: float
+
+
+@dataclass(frozen=True)
+class LiftResult:
+    readers: tuple[ReaderRun, ...]
+    pairs: tuple[PairedStats, ...]
+    split: tuple[int, int, int]  # questions in train, dev, test
+    test_ids: tuple[str, ...]
+    facts_per_choice: float  # mean facts read per test choice by the facts reader
+
+    def reader(self, name: str) -> ReaderRun:
+        return next(r for r in self.readers if r.name == name)
+
+    def pair(self, a: str, b: str) -> PairedStats:
+        return next(p for p in self.pairs if (p.a, p.b) == (a, b))
+
+    def table(self) -> str:
+        n_train, n_dev, n_test = self.split
+        lines = [f"test: {n_test} questions (seeded split: {n_train} train, {n_dev} dev, {n_test} test); "
+                 f"{self.facts_per_choice:.1f} facts per choice", f"{'reader':<34} {'n':>4}  accuracy  95% CI"]
+        names = {"without": "trained and tested without facts", "facts": "trained and tested with facts",
+                 "control": "trained and tested with control facts"}
+        lines += [f"{names[r.name]:<34} {r.n:>4}  {r.accuracy:.4f}    [{r.ci95[0]:.4f}, {r.ci95[1]:.4f}]"
+                  for r in self.readers]
+        lines += [f"knowledge lift ({p.a} - {p.b}): {p.difference:+.4f} [{p.ci95[0]:+.4f}, {p.ci95[1]:+.4f}], "
+                  f"McNemar p={p.mcnemar_p:.3g}" for p in self.pairs]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for reader in out["readers"]:
+            reader["correct"] = [int(c) for c in reader["correct"]]
+        return out
+
+
+class KnowledgeLift:
+    """Train the three readers of one adapter configuration on one split, and test them on its test part."""
+
+    def __init__(self, adapter: AdapterConfig, train: TrainConfig, retriever, *, progress: bool = True,
+                 graph_checksum: str | None = None, retrieval_key: object = None, readers: Sequence[str] = READERS):
+        """`graph_checksum` and `retrieval_key` (e.g. the retrieval settings as JSON) tell stored facts/control
+        readers apart: a reader is reused only when they match (the `without` reader depends on neither)."""
+        unknown = sorted(set(readers) - set(READERS))
+        if unknown:
+            raise ValueError(f"`readers` {unknown} are not readers; valid: {list(READERS)}")
+        self.adapter, self.train, self.retriever = adapter, train, retriever
+        self.progress, self.readers = progress, tuple(readers)
+        self.knowledge = {"graph": graph_checksum, "retrieval": retrieval_key}
+
+    def run(self, questions: Sequence[Question], out_dir: str | Path, *,
+            without_dir: str | Path | None = None) -> LiftResult:
+        """Train (or reuse) each reader under out_dir/<name>, test it, and pair the results. `without_dir`: where the
+        `without` reader lives instead (several retrieval settings can share one)."""
+        out = Path(out_dir)
+        split = split_questions(len(questions), self.train)
+        test = [questions[i] for i in split.test]
+        control = MatchedControlRetriever(self.retriever, list(questions), seed=self.train.seed)
+        sources = {"without": None, "facts": self.retriever, "control": control}
+        folders = {name: out / name for name in READERS} | ({"without": Path(without_dir)} if without_dir else {})
+        runs = [self._reader(name, questions, test, sources[name], folders[name]) for name in self.readers]
+        by_name = {r.name: r for r in runs}
+        pairs = tuple(_paired(by_name[a], by_name[b]) for a, b in PAIRS if a in by_name and b in by_name)
+        evidence = [self.retriever.run(q) for q in test]
+        per_choice = [len(facts) for e in evidence for facts in e.per_choice]
+        result = LiftResult(tuple(runs), pairs, (len(split.train), len(split.dev), len(split.test)),
+                            tuple(q.id for q in test), sum(per_choice) / max(len(per_choice), 1))
+        (out / "lift.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return result
+
+    def _reader(self, name: str, questions, test: list[Question], source, folder: Path) -> ReaderRun:
+        began = time.perf_counter()
+        stamp = self._stamp(questions, knowledge=source is not None)
+        stored = _read_run(folder, stamp)
+        if stored is not None:
+            logger.info("reader %r in %s was trained with these settings: kept", name, folder)
+            return stored
+        trained = Trainer(self.adapter, self.train, source, graph_checksum=self.knowledge["graph"],
+                          progress=self.progress).run(questions, folder)
+        seconds = time.perf_counter() - began
+        evidence = [source.run(q) for q in test] if source is not None else [Evidence.empty(q) for q in test]
+        reader = AdapterReader(trained.adapter_dir, max_length=self.train.max_length)
+        scores = reader.run(test, evidence)
+        correct = tuple(_argmax(s) == q.labels.index(q.answer) for s, q in zip(scores, test))
+        accuracy, low, high = bootstrap_ci(correct)
+        run = ReaderRun(name, len(test), accuracy, (low, high), correct, trained.dev_accuracy,
+                        str(trained.adapter_dir), round(seconds, 1))
+        _write_run(folder, run, stamp)
+        logger.info("reader %r: test accuracy %.4f [%.4f, %.4f]", name, accuracy, low, high)
+        return run
+
+    def _stamp(self, questions, knowledge: bool) -> dict:
+        """What a stored run must match to be reused: the settings, the questions, and for a reader of facts the
+        graph and the retrieval settings."""
+        return {"adapter": self.adapter.model_dump(mode="json"), "train": self.train.model_dump(mode="json"),
+                "questions": [q.id for q in questions], "knowledge": self.knowledge if knowledge else None}
+
+
+def _argmax(scores: Sequence[float]) -> int:
+    return max(range(len(scores)), key=lambda i: (scores[i], -i))  # ties: the first choice
+
+
+def _paired(a: ReaderRun, b: ReaderRun) -> PairedStats:
+    a_only = sum(x and not y for x, y in zip(a.correct, b.correct))
+    b_only = sum(y and not x for x, y in zip(a.correct, b.correct))
+    diff, low, high = paired_bootstrap(a.correct, b.correct)
+    return PairedStats(a.name, b.name, a.n, diff, (low, high), a_only, b_only, mcnemar_exact(a_only, b_only))
+
+
+def _write_run(folder: Path, run: ReaderRun, stamp: dict) -> None:
+    record = {"stamp": stamp, "run": asdict(run)}
+    partial = folder / "test.json.tmp"
+    partial.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    partial.replace(folder / "test.json")
+
+
+def _read_run(folder: Path, stamp: dict) -> ReaderRun | None:
+    try:
+        record = json.loads((folder / "test.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if record.get("stamp") != stamp:
+        return None
+    run = record["run"]
+    return ReaderRun(**{**run, "ci95": tuple(run["ci95"]), "correct": tuple(run["correct"]),
+                        "dev_accuracy": tuple(run["dev_accuracy"])})

@@ -1,0 +1,51 @@
+"""One concept key everywhere: how the linker, the extractor and every importer name a concept.
+
+A key is lowercase lemmas with function words dropped, the way ConceptNet 4 names its nodes: "going to the store"
+-> "go store", "a box of kleenex" -> "box kleenex". spaCy's stop-word list also holds content words that
+commonsense questions are about ("go", "keep", "put", "top", "empty"); ConceptNet keeps those, and so does the key.
+The list of kept words was read off ConceptNet 4 itself: the spaCy stop words that occur 400+ times in its node names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import cache
+
+# spaCy stop words that name things, actions or places in ConceptNet 4 ("go store", "keep fish", "top shelf")
+CONTENT_WORDS = frozenset({
+    "go", "make", "take", "get", "up", "see", "out", "many", "something", "not", "become", "keep", "put", "other",
+    "show", "down", "give", "part", "move", "off", "call", "two", "yourself", "another", "over", "name", "no", "much",
+    "back", "around", "others", "after", "first", "together", "own", "say", "through", "well", "one", "same", "top",
+    "front", "before", "side", "between", "under", "without", "amount", "four", "every", "against", "full", "bottom",
+    "done", "empty", "last", "fill", "serve", "use", "find", "fire", "three", "five",
+    "mine", "third", "hundred", "will", "whole", "least",  # nouns in node names: "salt mine", "free will"
+})
+WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
+
+
+@cache
+def concept_stop_words() -> frozenset[str]:
+    """spaCy's English stop words less the content words above. Read on first use: importing spaCy costs seconds,
+    and `import kqa` (the CLI's start) should not pay them."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(STOP_WORDS) - CONTENT_WORDS
+
+
+def concept_key(words: Iterable[str]) -> str:
+    """The key of a concept from its (lemmatized) words: lowercase, function words dropped, single spaces.
+
+    Returns "" when nothing but function words is left ("the", "of it").
+    """
+    stop = concept_stop_words()
+    return " ".join(w for w in (w.lower().strip() for w in words) if w and w not in stop)
+
+
+def key_of_name(name: str) -> str:
+    """The key of an already lemmatized name (an importer's node such as "go_to_the_store" or "box of kleenex")."""
+    return concept_key(WORD.findall(name.lower().replace("_", " ")))
+
+
+def is_concept_stop_word(word: str) -> bool:
+    return word.lower() in concept_stop_words()
