@@ -79,8 +79,11 @@ def quality(rows) -> dict:
 
 def latency(seconds: list[float]) -> dict:
     ordered = sorted(seconds)
-    pick = lambda q: round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)  # noqa: E731
-    return {"p50_ms": pick(0.5), "p99_ms": pick(0.99)}
+
+    def quantile_ms(q: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return {"p50_ms": quantile_ms(0.5), "p99_ms": quantile_ms(0.99)}
 
 
 def examples(rows, count: int) -> list[dict]:

@@ -36,14 +36,14 @@ class ModelConfig(Section):
 
 class ScorerConfig(Section):
     mode: Literal["sum", "mean", "char", "pmi"] = Field(
-        "mean",
+        "char",
         description="sum: total log-likelihood of the choice; mean: per-token average (length-normalized); "
         "char: per character of the choice (lighteval's acc_norm, as the SmolLM2 model card reports); "
         "pmi: log p(choice | prompt) - log p(choice | neutral prompt), the neutral prompt keeping the facts prefix.",
     )
     template: str = Field(
-        "Question: {question}\nAnswer:",
-        description="Prompt before each choice; must contain {question}.",
+        "{question}",
+        description="Prompt before each choice (lighteval's: the bare question); must contain {question}.",
     )
     neutral_template: str = Field("Answer:", description="The prompt whose likelihood PMI divides by.")
     use_facts: bool = Field(False, description="Prepend retrieved facts (all choices' evidence) to the prompt.")

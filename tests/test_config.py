@@ -11,7 +11,7 @@ PIPELINES = sorted(Path(__file__).resolve().parents[1].glob("pipelines/*.yaml"))
 def test_defaults_match_the_packaged_default_yaml():
     config = load_config(Path("pipelines/default.yaml"))
     assert config.model.name == "smollm2-135m"
-    assert config.scorer.mode == "mean"
+    assert config.scorer.mode == "char" and config.scorer.template == "{question}"
     assert config == PipelineConfig(name="default")  # the YAML spells out the code's defaults, nothing hidden
 
 

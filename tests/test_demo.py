@@ -16,8 +16,7 @@ from kqa.graph.importers import (
     select_synsets,
     wordnet_gloss_corpus,
 )
-from tests.graph.test_importers import mini_wordnet  # noqa: F401  (fixture: WordNet's file format, five synsets)
-
+from tests.graph.test_importers import mini_wordnet
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -75,8 +75,9 @@ class LiftResult:
 
     def table(self) -> str:
         n_train, n_dev, n_test = self.split
-        lines = [f"test: {n_test} questions (seeded split: {n_train} train, {n_dev} dev, {n_test} test); "
-                 f"{self.facts_per_choice:.1f} facts per choice", f"{'reader':<34} {'n':>4}  accuracy  95% CI"]
+        header = (f"test: {n_test} questions (seeded split: {n_train} train, {n_dev} dev, {n_test} test); "
+                  f"{self.facts_per_choice:.1f} facts per choice")
+        lines = [header, f"{'reader':<34} {'n':>4}  accuracy  95% CI"]
         names = {"without": "trained and tested without facts", "facts": "trained and tested with facts",
                  "control": "trained and tested with control facts"}
         lines += [f"{names[r.name]:<34} {r.n:>4}  {r.accuracy:.4f}    [{r.ci95[0]:.4f}, {r.ci95[1]:.4f}]"

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from kqa.graph.store import GraphStore
-from kqa.retrieval.facts import definition_fact, edge_fact, retrievable
 from kqa.retrieval.config import RetrievalConfig
+from kqa.retrieval.facts import definition_fact, edge_fact, retrievable
 from kqa.retrieval.index import Embedder, FactIndex, edge_set_checksum
 from kqa.retrieval.linking import ConceptLinker
 from kqa.retrieval.paths import PathFinder
