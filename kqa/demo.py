@@ -114,7 +114,8 @@ class Demo:
         rows = [DemoRow(READER_NAMES[r.name], r.n, r.accuracy, r.ci95, str(Path(cfg.out) / "lift" / r.name))
                 for r in lift.readers]
         if cfg.reader_pipeline:
-            test = [q for q in questions if q.id in set(lift.test_ids)]
+            test_ids = set(lift.test_ids)
+            test = [q for q in questions if q.id in test_ids]
             rows.insert(0, self._stage("zero-shot", self._zero_shot, test))
         report = self._write_compare(lift)
         result = DemoResult(tuple(rows), lift.split, asdict(lift.pair("facts", "control")),

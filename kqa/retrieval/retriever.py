@@ -69,8 +69,10 @@ class FactRetriever:
 
     def _with_definition(self, facts: tuple[Fact, ...], names: list[str]) -> tuple[Fact, ...]:
         """Insert the first choice concept's definition at its rank (`definition_score`) among the choice's facts."""
+        if not self.config.definitions:  # off by default: no concept look-ups per choice
+            return facts
         concept = next((c for c in map(self.store.concept, names) if c is not None and c.description), None)
-        if not self.config.definitions or concept is None:
+        if concept is None:
             return facts
         score = self.config.mix * self.config.definition_score
         ranked = sorted([*facts, definition_fact(concept.name, concept.description, round(score, 6))],
