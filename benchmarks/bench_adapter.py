@@ -114,7 +114,7 @@ N_LAYERS = {"minilm-l6": 6, "smollm2-135m": 30, "gemma3-270m": 18}
 def accuracy_runs(questions, args, retriever) -> dict:
     """(a) zero-shot SmolLM2, (b) LoRA without knowledge; with a retriever also (c) gated, (d) LoRA + gated and
     (e) = (d) trained and tested with control facts. All on one seeded split, tested on the same questions."""
-    from kqa.retrieval.control import DerangedRetriever
+    from kqa.retrieval.control import MatchedControlRetriever
 
     top = args.top_layers
     n_layers = N_LAYERS.get(args.backbone, 6)
@@ -124,7 +124,7 @@ def accuracy_runs(questions, args, retriever) -> dict:
                                         facts_per_choice=args.facts)
     runs = {"b_lora_no_knowledge": (make("lora"), None)}
     if retriever is not None and args.accuracy == "all":
-        control = DerangedRetriever(retriever, questions, seed=0)
+        control = MatchedControlRetriever(retriever, questions, seed=0)
         runs |= {"c_gated_knowledge": (make("gated"), retriever),
                  "d_lora_gated_knowledge": (make("gated+lora"), retriever),
                  "e_lora_gated_control": (make("gated+lora"), control)}

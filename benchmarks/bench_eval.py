@@ -34,7 +34,7 @@ def eval_pass(source, questions: EvalSet, out: Path, **options) -> tuple[float, 
     config = EvaluationConfig(progress=False, chunk=CHUNK, **options)
     began = time.perf_counter()
     report = Evaluator(source, out, config).run([questions])
-    return time.perf_counter() - began, report.metrics["timing"]["wall_s"]
+    return time.perf_counter() - began, report.metrics.timing.wall_s
 
 
 def main() -> None:

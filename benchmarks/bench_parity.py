@@ -15,8 +15,7 @@ import time
 
 from benchmarks.common import peak_rss_mb, write_result
 from kqa.data import load_questions
-from kqa.evaluation.compare import mcnemar_exact, paired_bootstrap
-from kqa.evaluation.metrics import bootstrap_ci
+from kqa.evaluation.metrics import bootstrap_ci, mcnemar_exact, paired_bootstrap
 from kqa.pipeline import KQAPipeline
 
 VARIANTS = {

@@ -24,7 +24,7 @@ from kqa.config import ModelConfig, ScorerConfig
 from kqa.data import load_questions
 from kqa.graph.store import GraphStore
 from kqa.retrieval.config import RetrievalConfig
-from kqa.retrieval.control import DerangedRetriever
+from kqa.retrieval.control import MatchedControlRetriever
 from kqa.retrieval.facts import retrievable
 from kqa.retrieval.index import Embedder, FactIndex, IndexConfig
 from kqa.retrieval.retriever import FactRetriever
@@ -36,7 +36,7 @@ from kqa.types import Evidence
 def ensure_graph(graph: Path, gloss_limit: int | None) -> None:
     if (graph / "manifest.json").is_file():
         return
-    from kqa.graph.builder import import_wordnet
+    from kqa.graph.importers import import_wordnet
 
     print(f"building {graph} from WordNet (+ glosses, limit {gloss_limit})", flush=True)
     import_wordnet(graph, glosses=True, gloss_limit=gloss_limit)
@@ -108,7 +108,7 @@ def bench_end_to_end(scorer: CausalLMScorer, retriever: FactRetriever, questions
 
 def accuracy_table(scorer: CausalLMScorer, retriever, questions) -> dict:
     evidence = {"with_facts": [retriever.run(q) for q in questions]}
-    control = DerangedRetriever(retriever, questions, seed=0)
+    control = MatchedControlRetriever(retriever, questions, seed=0)
     evidence["control_facts"] = [control.run(q) for q in questions]
     table = {}
     for mode in ("sum", "mean", "pmi"):

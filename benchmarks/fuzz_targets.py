@@ -353,8 +353,7 @@ class ConceptNetFiles(Target):
 
     @staticmethod
     def _import(version: int, path: Path, graph: Path) -> None:
-        from kqa.graph.builder import import_conceptnet
-        from kqa.graph.importers import import_conceptnet4
+        from kqa.graph.importers import import_conceptnet, import_conceptnet4
         from kqa.graph.store import GraphStore
 
         shutil.rmtree(graph, ignore_errors=True)

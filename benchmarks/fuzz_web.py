@@ -11,6 +11,7 @@ from pathlib import Path
 
 from benchmarks import fuzz_inputs as inputs
 from benchmarks.fuzz_targets import Outcome, Target
+from kqa.attribution import explain, no_facts
 from kqa.types import Evidence, Fact
 
 
@@ -18,9 +19,16 @@ class LengthReader:
     """Scores a choice by its length: deterministic, instant, and reads no facts."""
 
     name = "fuzz-length"
+    uses_facts = False
+
+    def warm_up(self) -> None:
+        pass
 
     def run(self, questions, evidence=None):
         return [tuple(float(len(c.text)) for c in q.choices) for q in questions]
+
+    def explain(self, question, evidence):
+        return explain(self, question, evidence, no_facts)
 
 
 class EchoRetriever:

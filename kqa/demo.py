@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -23,6 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kqa.evaluation.results import PairedStats
 from kqa.types import Question
 
 logger = logging.getLogger(__name__)
@@ -66,8 +68,8 @@ class DemoRow:
 class DemoResult:
     rows: tuple[DemoRow, ...]
     split: tuple[int, int, int]  # questions in train, dev, test
-    knowledge_effect: dict  # kqa.evaluation.lift PairedStats of (facts - control), as a dict
-    lift_over_without: dict  # the same for (facts - without)
+    knowledge_effect: PairedStats  # facts - control
+    lift_over_without: PairedStats  # facts - without
     stage_seconds: tuple[tuple[str, float], ...]
     graph_counts: dict
     report: str  # compare/compare.json
@@ -79,9 +81,8 @@ class DemoResult:
                   f"{n_dev} dev, {n_test} test)"), f"{'run':<48} {'n':>4}  accuracy  95% CI"]
         lines += [f"{r.name:<48} {r.n:>4}  {r.accuracy:.4f}    [{r.ci95[0]:.4f}, {r.ci95[1]:.4f}]" for r in self.rows]
         for label, effect in (("without", self.lift_over_without), ("control", self.knowledge_effect)):
-            if effect:
-                lines.append(f"knowledge lift over the {label} reader: {effect['difference']:+.4f} "
-                             f"[{effect['ci95'][0]:+.4f}, {effect['ci95'][1]:+.4f}], McNemar p={effect['mcnemar_p']:.3g}")
+            lines.append(f"knowledge lift over the {label} reader: {effect.difference:+.4f} "
+                         f"[{effect.ci95[0]:+.4f}, {effect.ci95[1]:+.4f}], McNemar p={effect.mcnemar_p:.3g}")
         lines.append(f"graph: {self.graph_counts.get('nodes', 0)} concepts, {self.graph_counts.get('edges', 0)} edges")
         lines.append("time: " + ", ".join(f"{name} {s:.0f} s" for name, s in self.stage_seconds))
         lines.append(f"report: {self.report}")
@@ -100,13 +101,15 @@ class Demo:
 
     def run(self) -> DemoResult:
         from kqa.config import load_config
-        from kqa.data import load_questions
+        from kqa.data import load_mixture, load_questions
+        from kqa.overrides import override
 
         cfg = self.config
         pipeline = load_config(cfg.adapter_pipeline)
-        train = pipeline.train if cfg.epochs is None else pipeline.train.model_copy(update={"epochs": cfg.epochs})
+        train = pipeline.train if cfg.epochs is None else override(pipeline.train, epochs=cfg.epochs)
         questions = load_questions(cfg.data, limit=cfg.questions).questions
-        counts = self._stage("graph", self._graph, questions)
+        extra = load_mixture(((s.data, s.weight) for s in train.extra_data), seed=train.seed)
+        counts = self._stage("graph", self._graph, [*questions, *extra])  # the extra training sets need facts too
         if pipeline.retrieval.dense_k:
             self._stage("index", self._index, pipeline.retrieval.index)
         retriever = self._retriever(pipeline)
@@ -118,8 +121,8 @@ class Demo:
             test = [q for q in questions if q.id in test_ids]
             rows.insert(0, self._stage("zero-shot", self._zero_shot, test))
         report = self._write_compare(lift)
-        result = DemoResult(tuple(rows), lift.split, asdict(lift.pair("facts", "control")),
-                            asdict(lift.pair("facts", "without")), tuple(self.seconds), counts, str(report), cfg.out)
+        result = DemoResult(tuple(rows), lift.split, lift.pair("facts", "control"), lift.pair("facts", "without"),
+                            tuple(self.seconds), counts, str(report), cfg.out)
         (Path(cfg.out) / "demo.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
         return result
 
@@ -202,15 +205,16 @@ class Demo:
         options = EvaluationConfig(resume=True, progress=cfg.progress)  # a rerun answers only what is missing
         report = Evaluator(zero_shot, out / "zero-shot", options, name="zero-shot").run(
             [EvalSet(f"{cfg.data}[test]", tuple(test))])
-        low, high = report.metrics["accuracy_ci95"]
-        return DemoRow(f"zero-shot {zero_shot.model_name}, no knowledge", report.metrics["n"],
-                       report.metrics["accuracy"], (low, high), str(out / "zero-shot"))
+        metrics = report.metrics.overall
+        return DemoRow(f"zero-shot {zero_shot.model_name}, no knowledge", metrics.n, metrics.accuracy,
+                       metrics.accuracy_ci95, str(out / "zero-shot"))
 
     def _write_compare(self, lift) -> Path:
         """compare/compare.json: the pairs (with - without) and (with - control), readers named as `kqa eval
         --compare` names its variants."""
         names = {"facts": "with", "without": "without", "control": "control"}
-        pairs = [{**asdict(lift.pair("facts", b)), "a": "with", "b": names[b]} for b in ("without", "control")]
+        pairs = [dataclasses.replace(lift.pair("facts", b), a="with", b=names[b]).to_dict()
+                 for b in ("without", "control")]
         variants = {names[r.name]: {"n": r.n, "accuracy": r.accuracy, "accuracy_ci95": list(r.ci95)}
                     for r in lift.readers}
         path = Path(self.config.out) / "compare" / "compare.json"

@@ -6,31 +6,21 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-import torch
 from tqdm.auto import tqdm
 
-from kqa.config import PipelineConfig, load_config
-from kqa.errors import ConfigError
+from kqa.config import PipelineConfig, load_config, with_graph
+from kqa.prediction import make_prediction
+from kqa.roles import Reader, Retriever
 from kqa.scoring import CausalLMScorer
-from kqa.types import ChoiceScore, Evidence, Prediction, Question
+from kqa.types import Evidence, Prediction, Question
 
+if TYPE_CHECKING:
+    from kqa.graph.store import GraphStore
+
+__all__ = ["KQAPipeline", "Reader", "Retriever", "make_prediction"]  # the roles and make_prediction lived here
 logger = logging.getLogger(__name__)
-
-
-class Reader(Protocol):
-    """Anything that scores the choices of questions, optionally reading retrieved facts (tests pass fakes)."""
-
-    name: str
-
-    def run(self, questions: Sequence[Question], evidence: Sequence[Evidence] | None = None) -> list[tuple[float, ...]]: ...
-
-
-class Retriever(Protocol):
-    """Anything that finds facts for each choice of a question."""
-
-    def run(self, question: Question) -> Evidence: ...
 
 
 class KQAPipeline:
@@ -50,11 +40,9 @@ class KQAPipeline:
         `adapter` is a folder written by `kqa train`: its trained knowledge adapter reads the facts instead of the
         zero-shot scorer.
         """
-        config = load_config(source)
-        if graph is not None:
-            config = config.model_copy(update={"graph": config.graph.model_copy(update={"path": str(graph)})})
+        config = with_graph(load_config(source), graph)
         retriever = None
-        if config.graph.path:
+        if config.graph.path:  # retrieval (spaCy, FAISS) and adapters (peft) load only when asked for
             from kqa.retrieval.retriever import FactRetriever
 
             retriever = FactRetriever.from_graph(config.graph.path, config.graph.spacy_model, config.retrieval)
@@ -71,14 +59,22 @@ class KQAPipeline:
     def answer(self, question: Question) -> Prediction:
         return self.answer_batch([question], progress=False)[0]
 
-    def explain(self, question: Question) -> Prediction:
+    @property
+    def graph(self) -> GraphStore | None:
+        """The graph the retriever reads (None without one): what the web page watches and browses."""
+        return self.retriever.store if self.retriever is not None else None
+
+    def retrieve(self, question: Question) -> Evidence:
+        """The retriever's facts per choice; an empty Evidence without a retriever."""
+        return self.retriever.run(question) if self.retriever else Evidence.empty(question)
+
+    def predict(self, question: Question, evidence: Evidence) -> Prediction:
+        """Score `question` with facts already retrieved (`retrieve`), without attributions."""
+        return make_prediction(question, self._scores([question], [evidence])[0], evidence)
+
+    def explain(self, question: Question, evidence: Evidence | None = None) -> Prediction:
         """Answer, and give each fact the chosen answer read its leave-one-out effect (`Fact.attribution`)."""
-        explain = getattr(self.reader, "explain", None)
-        if explain is None:
-            raise ConfigError(f"explanations need a trained knowledge adapter (kqa train, then --adapter DIR); "
-                              f"the reader {self.reader.name!r} has none.")
-        evidence = self.retriever.run(question) if self.retriever else Evidence.empty(question)
-        return explain(question, evidence)
+        return self.reader.explain(question, evidence if evidence is not None else self.retrieve(question))
 
     def answer_batch(self, questions: Sequence[Question], *, progress: bool = True, chunk: int = 8) -> list[Prediction]:
         """Answer in chunks of `chunk` questions; latency is the chunk's wall time divided among its questions."""
@@ -87,22 +83,14 @@ class KQAPipeline:
         for start in range(0, len(questions), chunk):
             part = questions[start : start + chunk]
             began = time.perf_counter()
-            evidence = [self.retriever.run(q) for q in part] if self.retriever else [Evidence.empty(q) for q in part]
-            scores = self.reader.run(part, evidence if self.retriever else None)
+            evidence = [self.retrieve(q) for q in part]
+            scores = self._scores(part, evidence)
             each = (time.perf_counter() - began) / len(part)
             predictions.extend(make_prediction(q, s, e, each) for q, s, e in zip(part, scores, evidence))
             bar.update(len(part))
         bar.close()
         return predictions
 
-
-def make_prediction(question: Question, scores: Sequence[float], evidence: Evidence, latency: float = 0.0) -> Prediction:
-    """Scores and evidence -> Prediction: softmax probabilities, ties to the first choice."""
-    probs = torch.softmax(torch.tensor(scores, dtype=torch.float64), dim=0).tolist()
-    choices = tuple(
-        ChoiceScore(label=c.label, text=c.text, score=s, probability=p, evidence=facts)
-        for c, s, p, facts in zip(question.choices, scores, probs, evidence.per_choice)
-    )
-    # ties go to the first choice, so results never depend on float noise ordering
-    best = max(range(len(scores)), key=lambda i: (scores[i], -i))
-    return Prediction(question.id, choices[best].label, choices, gold=question.answer, latency_s=latency)
+    def _scores(self, questions: Sequence[Question], evidence: Sequence[Evidence]) -> list[tuple[float, ...]]:
+        # without a retriever the reader is told there are no facts at all (None), not that none were found
+        return self.reader.run(questions, evidence if self.retriever else None)

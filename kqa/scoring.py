@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import torch
 
+from kqa.attribution import ReadFacts, explain
 from kqa.config import ModelConfig, ScorerConfig
-from kqa.types import Evidence, Question
+from kqa.models import check_device, resolve_model
+from kqa.types import Evidence, Fact, Prediction, Question
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +44,15 @@ class CausalLMScorer:
     def name(self) -> str:
         return self.model_config.name
 
+    @property
+    def uses_facts(self) -> bool:
+        return self.config.use_facts
+
     def warm_up(self) -> None:
         """Load the model once (not in __init__, so building a pipeline stays cheap and testable)."""
         if self.model is not None:
             return
         from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from kqa.models import check_device, resolve_model
 
         check_device(self.model_config.device)
         path = resolve_model(self.model_config.name)
@@ -71,10 +75,23 @@ class CausalLMScorer:
             scores = [tuple(a - b for a, b in zip(s, n)) for s, n in zip(scores, neutral)]
         return scores
 
-    def facts_prefix(self, evidence: Evidence) -> str:
-        """The best `max_facts` distinct facts over all choices, as one block shared by every choice."""
+    def explain(self, question: Question, evidence: Evidence) -> Prediction:
+        """Predict, and give each prompt fact its leave-one-out effect on the chosen answer (kqa.attribution)."""
+        return explain(self, question, evidence, self.facts_read)
+
+    def facts_read(self, evidence: Evidence, chosen: int) -> ReadFacts:
+        """The prompt's facts: one block shared by every choice, so leaving one out removes it from all of them and
+        its effect shows on each copy of it."""
+        return ReadFacts(self.prompt_facts(evidence) if self.uses_facts else ())
+
+    def prompt_facts(self, evidence: Evidence) -> tuple[Fact, ...]:
+        """The best `max_facts` distinct facts (by text) over all choices, best first."""
         facts = sorted({f.text: f for per in evidence.per_choice for f in per}.values(), key=lambda f: -f.score)
-        texts = [f.text for f in facts[: self.config.max_facts]]
+        return tuple(facts[: self.config.max_facts])
+
+    def facts_prefix(self, evidence: Evidence) -> str:
+        """The prompt facts as one block shared by every choice ("" when there are none)."""
+        texts = [f.text for f in self.prompt_facts(evidence)]
         return self.config.facts_template.format(facts=". ".join(texts) + ".") if texts else ""
 
     def _loglik(self, prompts: Sequence[str], questions: Sequence[Question], shared: bool) -> list[tuple[float, ...]]:

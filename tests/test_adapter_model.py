@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from kqa.adapters.config import AdapterConfig, LoraSettings
-from kqa.retrieval.control import DerangedRetriever, derangement
 from kqa.adapters.encoding import collate, pad_id
 from kqa.adapters.model import build_model
 from kqa.adapters.reader import AdapterReader, format_explanation
 from kqa.adapters.saving import CONFIG, add_saved_adapter, load_model, read_adapter, save_adapter
 from kqa.data import question_from_text
 from kqa.errors import ConfigError, DeviceError, InputError, StoreError
+from kqa.retrieval.control import MatchedControlRetriever, derangement
 from kqa.types import Evidence, Fact
 
 
@@ -165,7 +165,7 @@ def test_lora_merge_and_unload_keeps_the_outputs(backbone_dir):
     _randomize_lora(model, 1)
     batch = batch_for(model, tokenizer)
     before = logits(model, batch)
-    model.merge_lora()
+    model.merge_into_backbone()
     assert not any(".lora_" in k for k, _ in model.backbone.named_parameters())
     torch.testing.assert_close(logits(model, batch), before, atol=1e-5, rtol=1e-5)
 
@@ -183,7 +183,7 @@ def test_weighted_lora_combination(tiny_bert_dir):
     model.combine_lora(["a", "b"], [0.5, 0.5], "mix")
     mixed = logits(model, batch)
     assert not torch.allclose(mixed, only_a, atol=1e-5)
-    model.merge_lora()
+    model.merge_into_backbone()
     torch.testing.assert_close(logits(model, batch), mixed, atol=1e-5, rtol=1e-5)
 
 
@@ -260,7 +260,7 @@ def test_layers_beyond_the_backbone_are_a_config_error(tiny_bert_dir):
 
 def test_loraplus_gives_b_matrices_a_larger_learning_rate(tiny_bert_dir):
     from kqa.adapters.config import TrainConfig
-    from kqa.adapters.lora import make_optimizer
+    from kqa.adapters.optim import make_optimizer
 
     model, _ = build_model(tiny_config(tiny_bert_dir, method="gated+lora", loraplus_lr_ratio=16))
     optimizer = make_optimizer(model, model.backbone, model.config, TrainConfig(lr=1e-3))
@@ -289,9 +289,9 @@ def test_explain_gives_leave_one_out_attributions(tiny_bert_dir):
     assert chosen.text in format_explanation(prediction)
 
 
-def test_deranged_retriever_never_returns_a_questions_own_facts():
+def test_control_retriever_never_returns_a_questions_own_facts():
     questions = [make_question(f"question {i}?", ["a", "b", "c"], f"q{i}") for i in range(7)]
-    control = DerangedRetriever(FakeRetriever(), questions, seed=3)
+    control = MatchedControlRetriever(FakeRetriever(), questions, seed=3)
     for q in questions:
         evidence = control.run(q)
         assert evidence.question_id == q.id and len(evidence.per_choice) == 3

@@ -71,3 +71,13 @@ def test_errors_are_one_line_on_stderr_with_exit_2(tmp_path):
     assert proc.stdout == ""
     assert proc.stderr.strip().startswith("error: line 1 of")
     assert "Traceback" not in proc.stderr
+
+
+def test_corpus_writes_sciq_paragraphs_and_refuses_other_sets(tmp_path):
+    result = runner.invoke(app, ["corpus", "sciq:validation", str(tmp_path / "sciq")])
+    assert result.exit_code == 0 and "887 documents written to" in result.stdout
+    assert len(list((tmp_path / "sciq").glob("doc-*.txt"))) == 887
+    proc = subprocess.run([sys.executable, "-m", "kqa", "corpus", "obqa:validation", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "only sciq:validation carries support paragraphs" in proc.stderr
+    assert not (tmp_path / "o").exists()

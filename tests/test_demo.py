@@ -109,7 +109,7 @@ def test_tiny_demo_trains_three_readers_on_one_split_and_reuses_its_work(tiny_de
     assert list(lift["test_ids"]) == test_ids and first.graph_counts["edges"] > 0
     compare = json.loads((Path(tiny_demo.out) / "compare" / "compare.json").read_text())
     assert [(p["a"], p["b"]) for p in compare["pairs"]] == [("with", "without"), ("with", "control")]
-    assert compare["pairs"][1]["difference"] == pytest.approx(first.knowledge_effect["difference"])
+    assert compare["pairs"][1]["difference"] == pytest.approx(first.knowledge_effect.difference)
     assert "knowledge lift over the control reader" in first.table()
 
     adapter = Path(tiny_demo.out) / "lift" / "facts" / "adapter" / "adapter.safetensors"

@@ -1,5 +1,6 @@
 import pytest
 
+from kqa.attribution import explain, no_facts
 from kqa.config import PipelineConfig
 from kqa.data import question_from_text
 from kqa.pipeline import KQAPipeline
@@ -10,14 +11,21 @@ class FakeReader:
     """Scores fixed per label, so the pipeline's own logic (argmax, probabilities, ties) is what is tested."""
 
     name = "fake"
+    uses_facts = False
 
     def __init__(self, by_label):
         self.by_label = by_label
         self.calls = 0
 
+    def warm_up(self):
+        pass
+
     def run(self, questions, evidence=None):
         self.calls += 1
         return [tuple(self.by_label[c.label] for c in q.choices) for q in questions]
+
+    def explain(self, question, evidence):
+        return explain(self, question, evidence, no_facts)
 
 
 def test_answer_picks_the_best_choice_with_probabilities():

@@ -161,6 +161,40 @@ def test_train_command_end_to_end(tiny_bert_dir, tmp_path):
     assert [len(s) for s in scores] == [3, 4]
 
 
+def test_extra_training_sets_join_the_train_part_only(tiny_bert_dir, tmp_path):
+    """`--data MAIN --data EXTRA@W`: MAIN's split is unchanged; EXTRA's questions (W times over) only add steps."""
+    import typer
+    from typer.testing import CliRunner
+
+    from kqa.adapters.cli import train_command
+
+    main, extra = tmp_path / "main.jsonl", tmp_path / "extra.jsonl"
+    for path, chosen in ((main, QUESTIONS[:10]), (extra, QUESTIONS[10:18])):
+        path.write_text("\n".join(json.dumps({"id": q.id, "question": q.stem, "answerKey": q.answer, "choices": {
+            "label": list(q.labels), "text": [c.text for c in q.choices]}}) for q in chosen) + "\n")
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(f"name: t\nadapter:\n  backbone: {tiny_bert_dir}\n  top_layers: 1\n  width: 16\n  heads: 4\n"
+                        "train:\n  batch_size: 4\n  max_length: 48\n")
+    app = typer.Typer()
+    app.command()(train_command)
+
+    def train(*data: str, out: str) -> dict:
+        args = ["--pipeline", str(pipeline), "--out", str(tmp_path / out), "--epochs", "1", "--json"]
+        result = CliRunner().invoke(app, args + [arg for d in data for arg in ("--data", d)])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    alone, mixed = train(str(main), out="alone"), train(str(main), f"{extra}@1.5", out="mixed")
+    assert (alone["n_train"], alone["steps"]) == (6, 2)
+    assert (mixed["n_train"], mixed["steps"]) == (6 + 12, 5)  # 8 extra questions x 1.5
+    split = json.loads((tmp_path / "mixed" / "split.json").read_text())
+    assert split == json.loads((tmp_path / "alone" / "split.json").read_text())
+    result = CliRunner().invoke(app, ["--pipeline", str(pipeline), "--data", str(main), "--data", f"{extra}@-1",
+                                      "--out", str(tmp_path / "bad")])
+    assert isinstance(result.exception, ConfigError)
+    assert str(result.exception) == "--data: `extra_data.0.weight`: Input should be greater than 0 (got -1.0)"
+
+
 def test_bad_train_section_names_the_key(tmp_path):
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text("adapter:\n  method: gated\ntrain:\n  epochz: 2\n")

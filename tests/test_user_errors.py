@@ -79,18 +79,26 @@ def test_graph_not_built_same_message_and_code_in_graph_and_root_commands(kqa, t
         user_error(kqa(*args), f"no graph at {graph}", f"kqa graph build CORPUS --graph {graph}")
 
 
-def test_index_out_of_date_after_a_python_api_update(kqa, tmp_path, tiny_pipeline):
-    """`kqa graph update/import` keep the index in step; the Python API does not, and the index is then refused."""
-    from kqa.graph.builder import import_conceptnet
+def test_the_python_api_keeps_the_index_in_step_like_the_cli_unless_told_not_to(kqa, tmp_path, tiny_pipeline):
+    """`kqa graph import` and the Python function it calls both keep the index in step; `index=None` opts out, and
+    the index is then refused with the fix."""
+    from kqa.graph.importers import import_conceptnet
 
     graph = tmp_path / "g"
     assert kqa("graph", "import", "conceptnet", ROOT / "data" / "conceptnet_sample.csv", "--graph", graph).code == 0
     assert kqa("index", "build", "--graph", graph, "--json").code == 0
-    extra = tmp_path / "extra.csv"
-    extra.write_text("/a/[/r/IsA/,/c/en/cat/,/c/en/pet/]\t/r/IsA\t/c/en/cat\t/c/en/pet\t{\"weight\": 1.0}\n")
-    import_conceptnet(graph, extra)  # graph changed, index not
-    user_error(kqa("ask", "Where would a fish live?", "--choices", "aquarium|desert", "-p", tiny_pipeline,
-                   "--graph", graph), "the index is out of date with the graph", f"kqa index build --graph {graph}")
+    ask = ("ask", "Where would a fish live?", "--choices", "aquarium|desert", "-p", tiny_pipeline, "--graph", graph)
+    import_conceptnet(graph, is_a(tmp_path / "cat.csv", "cat", "pet"))  # the graph and its index change together
+    assert kqa(*ask).code == 0
+    import_conceptnet(graph, is_a(tmp_path / "dog.csv", "dog", "pet"), index=None)  # graph changed, index not
+    user_error(kqa(*ask), "the index is out of date with the graph", f"kqa index build --graph {graph}")
+
+
+def is_a(path: Path, head: str, tail: str) -> Path:
+    """A ConceptNet 5 assertions file of one edge: `head` IsA `tail`."""
+    path.write_text(f"/a/[/r/IsA/,/c/en/{head}/,/c/en/{tail}/]\t/r/IsA\t/c/en/{head}\t/c/en/{tail}\t"
+                    "{\"weight\": 1.0}\n")
+    return path
 
 
 def test_unknown_model_name_lists_the_known_ones(kqa, tmp_path):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from kqa.adapters.model import build_model
 from kqa.adapters.saving import (
     check_compatible,
     load_trainable_state,
@@ -57,8 +58,6 @@ class AdapterCombiner:
                              f"per adapter, e.g. `kqa adapters combine A B --weights 0.7 0.3 --out C`.")
         saved = [read_adapter(f) for f in folders]
         _check_common_start(saved)
-        from kqa.adapters.model import build_model
-
         config, start = saved[0].config, saved[0].reference_config
         model, _ = build_model(start, seed=saved[0].init_seed, name="reference")
         reference = trainable_state(model)  # theta_0 of every tensor (LoRA's included, unused)

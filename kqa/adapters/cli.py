@@ -12,7 +12,7 @@ import typer
 
 def train_command(
     pipeline: Annotated[Path | None, typer.Option("--pipeline", "-p", help="Pipeline YAML with adapter/train sections.")] = None,
-    data: Annotated[str, typer.Option("--data", help="csqa:validation or a CSQA-style .jsonl file.")] = "csqa:validation",
+    data: Annotated[list[str], typer.Option("--data", help="Question sets: the first (csqa:validation or a CSQA-style .jsonl file) is split into train/dev/test; each further one joins the train part only, as SET or SET@WEIGHT (0.5: a seeded half, 2: twice).")] = ["csqa:validation"],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: adapter/, checkpoints/, split.json.")] = Path("runs/adapter"),
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="First N questions only.")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Override train.epochs.")] = None,
@@ -31,12 +31,14 @@ def train_command(
     Examples:
       kqa train --pipeline pipelines/encoder-kpe.yaml --graph graphs/mine --out runs/kpe
       kqa train --pipeline pipelines/encoder-kpe.yaml --graph graphs/mine --out runs/kpe --resume
+      kqa train --pipeline pipelines/encoder-facts.yaml --data csqa:validation --data arc_easy:test@0.5 --out runs/mix
       kqa eval csqa:validation --pipeline pipelines/encoder-kpe.yaml --adapter runs/kpe/adapter --graph graphs/mine
     """
     from kqa.train import train_pipeline
 
-    result = train_pipeline(pipeline, data, out, limit=limit, epochs=epochs, resume=resume, init_from=init_from,
-                            graph=graph, control=control, progress=not as_json, coreset=coreset)
+    result = train_pipeline(pipeline, data[0], out, limit=limit, epochs=epochs, resume=resume, init_from=init_from,
+                            graph=graph, control=control, progress=not as_json, coreset=coreset,
+                            extra_data=[_training_set(text) for text in data[1:]])
     summary = {"adapter": str(result.adapter_dir), "steps": result.steps, "dev_accuracy": list(result.dev_accuracy),
                "n_train": result.n_train,
                "best_epoch": result.best_epoch, "final_loss": result.losses[-1] if result.losses else None,
@@ -49,6 +51,15 @@ def train_command(
     typer.echo(f"trainable parameters: {result.trainable_params:,} ({share:.2f}% of {result.backbone_params:,})")
     typer.echo(f"steps {result.steps}, dev accuracy per epoch {summary['dev_accuracy']}, best epoch "
                f"{result.best_epoch}; adapter saved to {result.adapter_dir}")
+
+
+def _training_set(text: str) -> dict:
+    """'arc_easy:test@0.5' -> {"data": "arc_easy:test", "weight": 0.5}; without a number after '@', all of it once."""
+    name, _, weight = text.rpartition("@")
+    try:
+        return {"data": name, "weight": float(weight)}
+    except ValueError:
+        return {"data": text, "weight": 1.0}
 
 
 adapters_app = typer.Typer(help="Adapter arithmetic and compression on saved adapters (kqa train's OUT/adapter).",

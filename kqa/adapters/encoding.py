@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from kqa.adapters.longlora import build_long_input, facts_from_evidence
 from kqa.types import Evidence, Fact, Question
 
 DECODER_TEMPLATE = "Question: {stem}\nAnswer: {choice}"
@@ -63,8 +64,6 @@ class QuestionEncoder:
     def encode(self, question: Question, evidence: Evidence | None = None) -> EncodedQuestion:
         per_choice = evidence.per_choice if evidence is not None else tuple(() for _ in question.choices)
         if self.documents and evidence is not None:
-            from kqa.adapters.longlora import build_long_input, facts_from_evidence
-
             prompt = build_long_input(question.stem, facts_from_evidence(evidence))  # documents, question, "Answer:"
             pairs = tuple(self._long_pair(prompt, c.text) for c in question.choices)
         else:

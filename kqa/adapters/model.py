@@ -15,6 +15,7 @@ from contextlib import contextmanager, nullcontext
 import torch
 from torch import nn
 
+from kqa.adapters.backbone import load_backbone
 from kqa.adapters.config import AdapterConfig
 from kqa.adapters.encoding import Batch, QuestionEncoder
 from kqa.adapters.gated import (
@@ -25,9 +26,9 @@ from kqa.adapters.gated import (
     find_layers,
     masked_mean,
 )
-from kqa.adapters.lora import load_backbone
 from kqa.adapters.peft_methods import apply_peft, is_peft_key, is_trainable_peft_key, peft_config, virtual_tokens
 from kqa.errors import ConfigError, InputError
+from kqa.models import resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ class KnowledgeModel(nn.Module):
                 module.train(mode)
         return self
 
-    # ---- LoRA combination and merging --------------------------------------------------------------------------
+    # ---- combining LoRA sets; merging a LoRA or (IA)^3 set ----------------------------------------------------------
     def combine_lora(self, names: Sequence[str], weights: Sequence[float], new_name: str,
                      combination_type: str = "linear") -> None:
         """peft add_weighted_adapter over LoRA sets; the head (and gated adapter) are copied from names[0]."""
@@ -195,8 +196,9 @@ class KnowledgeModel(nn.Module):
             self.adapters[new_name] = _copy(self.adapters[names[0]])
         self.set_active(new_name)
 
-    def merge_lora(self) -> None:
-        """merge_and_unload the active LoRA or (IA)^3 set into the backbone weights (inference only; same outputs)."""
+    def merge_into_backbone(self) -> None:
+        """peft merge_and_unload: fold the active LoRA, LoRA-FA or (IA)^3 set into the backbone weights (inference
+        only; same outputs)."""
         if not (self.config.uses_lora or self.config.peft_method == "ia3") or self.merged:
             raise ConfigError("merging needs an unmerged LoRA, LoRA-FA or (IA)^3 method, got "
                               f"`adapter.method` {self.config.method!r} (merged={self.merged})")
@@ -223,8 +225,6 @@ def _copy(module: nn.Module) -> nn.Module:
 def build_model(config: AdapterConfig, seed: int = 0, name: str = "default") -> tuple[KnowledgeModel, object]:
     """Load the frozen backbone and its tokenizer, and add a freshly initialised trainable set (seeded)."""
     from transformers import AutoTokenizer
-
-    from kqa.models import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(config.backbone))
     backbone = load_backbone(config)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from kqa.adapters.config import AdapterConfig
+from kqa.adapters.gated import find_layers
 from kqa.errors import ConfigError, StoreError
 
 logger = logging.getLogger(__name__)
@@ -86,8 +87,6 @@ def _prompt(config: AdapterConfig):
 def apply_peft(backbone: nn.Module, config: AdapterConfig, family: str, name: str = "default") -> nn.Module:
     """Wrap the frozen backbone in a peft model with one adapter `name` of `config.peft_method`."""
     from peft import get_peft_model
-
-    from kqa.adapters.gated import find_layers
 
     check_applies(backbone, config)
     pattern = find_layers(backbone)[0].rpartition(".")[2]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from kqa.adapters.config import AdapterConfig
 from kqa.adapters.encoding import collate, pad_id
-from kqa.types import Choice, Evidence, Fact, Prediction, Question
+from kqa.adapters.saving import add_saved_adapter, load_model, long_context_settings, read_meta
+from kqa.attribution import ReadFacts, explain, format_explanation  # noqa: F401  (format_explanation: former home)
+from kqa.types import Evidence, Prediction, Question
 
 logger = logging.getLogger(__name__)
 DEFAULT_MAX_LENGTH = 128
@@ -39,8 +41,6 @@ class AdapterReader:
         """Load the backbone once and every named adapter onto it; the first name is active."""
         if self.model is not None:
             return
-        from kqa.adapters.saving import add_saved_adapter, load_model, long_context_settings, read_meta
-
         names = list(self.paths)
         self.model, self.tokenizer = load_model(self.paths[names[0]], name=names[0])
         meta = read_meta(self.paths[names[0]])
@@ -51,6 +51,13 @@ class AdapterReader:
             add_saved_adapter(self.model, self.paths[name], name)
         self.model.set_active(names[0])
         self.model.to(self.device).eval()
+
+    @property
+    def uses_facts(self) -> bool:
+        """Whether the adapter reads facts (`knowledge`); read from its config without loading the model."""
+        if self.model is not None:
+            return self.model.config.reads_facts
+        return AdapterConfig.model_validate(read_meta(next(iter(self.paths.values())))["adapter"]).reads_facts
 
     def set_active(self, name: str) -> None:
         self.warm_up()
@@ -75,39 +82,15 @@ class AdapterReader:
         return self.model(collate(items, pad_id(self.tokenizer)).to(self.device)).cpu()
 
     def explain(self, question: Question, evidence: Evidence) -> Prediction:
-        """Predict, then give each fact read for the chosen answer its leave-one-out effect on that answer's score.
+        """Predict, and give each fact read for the chosen answer its leave-one-out effect (kqa.attribution).
 
-        `Fact.attribution` = score with all facts - score without that fact (positive: the fact supported the
-        answer). Facts of other choices, and facts beyond `facts_per_choice`, keep attribution None.
+        Facts of other choices, and facts beyond `facts_per_choice`, keep attribution None.
         """
-        scores = self.run([question], [evidence])[0]
-        chosen = max(range(len(scores)), key=lambda i: (scores[i], -i))
-        read = [f for f in evidence.per_choice[chosen][: self.model.config.facts_per_choice] if f.text]
-        if self.model.config.reads_facts and read:
-            effects = self._leave_one_out(question, question.choices[chosen], read, scores[chosen])
-            attributed = tuple(replace(f, attribution=e) for f, e in zip(read, effects))
-            per_choice = list(evidence.per_choice)
-            per_choice[chosen] = attributed + tuple(evidence.per_choice[chosen][len(read) :])
-            evidence = replace(evidence, per_choice=tuple(per_choice))
-        from kqa.pipeline import make_prediction
+        return explain(self, question, evidence, self.facts_read)
 
-        return make_prediction(question, scores, evidence)
-
-    def _leave_one_out(self, question: Question, choice: Choice, facts: list[Fact], full: float) -> list[float]:
-        """The chosen choice's score with each fact removed, in one batch of single-choice questions."""
-        single = replace(question, choices=(choice,), answer=None)
-        variants = [Evidence(question.id, (tuple(facts[:j] + facts[j + 1 :]),)) for j in range(len(facts))]
-        without = self.run([single] * len(facts), variants)
-        return [full - w[0] for w in without]
-
-
-def format_explanation(prediction: Prediction) -> str:
-    """Text for `kqa ask --explain`: the chosen answer and its facts, most influential first."""
-    chosen = next(c for c in prediction.choices if c.label == prediction.label)
-    facts = sorted((f for f in chosen.evidence if f.attribution is not None), key=lambda f: -abs(f.attribution))
-    lines = [f"{chosen.label}. {chosen.text}  (p={chosen.probability:.3f})"]
-    if not facts:
-        lines.append("   no facts were read for this answer")
-    for fact in facts:
-        lines.append(f"   {fact.attribution:+.4f}  {fact.text}")
-    return "\n".join(lines)
+    def facts_read(self, evidence: Evidence, chosen: int) -> ReadFacts:
+        """The chosen choice's own facts, as many as the adapter reads per choice."""
+        self.warm_up()
+        limit = self.model.config.facts_per_choice
+        facts = tuple(f for f in evidence.per_choice[chosen][:limit] if f.text) if self.uses_facts else ()
+        return ReadFacts(facts, chosen, limit)

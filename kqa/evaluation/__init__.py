@@ -6,7 +6,7 @@ from kqa.evaluation.config import EvaluationConfig
 from kqa.evaluation.converters import FORMATS, EvalSet, detect_format, load_set
 
 # the rest imports torch (through the pipeline): loaded on first use so `kqa --help` stays fast
-_LAZY = {"Evaluator": "runner", "EvalReport": "runner", "Comparison": "compare", "CompareReport": "compare",
+_LAZY = {"Evaluator": "runner", "EvalReport": "results", "Comparison": "compare", "CompareReport": "results",
          "PipelineSpec": "answering", "evaluate": "cli", "eval_command": "cli"}
 
 __all__ = ["FORMATS", "CompareReport", "Comparison", "EvalReport", "EvalSet", "EvaluationConfig", "Evaluator",

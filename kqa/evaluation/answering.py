@@ -47,13 +47,14 @@ def variant_pipeline(pipeline: KQAPipeline, variant: str, universe: Sequence[Que
         return KQAPipeline(pipeline.config, pipeline.reader, None)
     if pipeline.retriever is None:
         raise ConfigError("the control variant needs a pipeline with a retriever: set `graph.path` or pass --graph.")
-    from kqa.evaluation.control import MatchedControlRetriever
+    from kqa.retrieval.control import MatchedControlRetriever
 
     return KQAPipeline(pipeline.config, pipeline.reader, MatchedControlRetriever(pipeline.retriever, universe, seed))
 
 
-class Answerer:
-    """Answer a chunk of questions; records each question's linked concepts on the way through the retriever."""
+class ChunkAnswerer:
+    """Answer one chunk of questions at a time; records each question's linked concepts on the way through the
+    retriever."""
 
     def __init__(self, pipeline: KQAPipeline):
         self._seen: dict[str, Evidence] = {}

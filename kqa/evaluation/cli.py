@@ -9,15 +9,16 @@ import typer
 
 from kqa.evaluation.config import EvaluationConfig
 from kqa.evaluation.converters import FORMATS
+from kqa.evaluation.results import CompareReport, EvalReport
 
 
 def evaluate(data: list[str], *, pipeline: str | Path | None = None, graph: str | Path | None = None,
              adapter: str | Path | None = None, out: str | Path | None = None, limit: int | None = None,
              skip_invalid: bool = False,
              format: str = "auto", compare: bool = False, compare_pipeline: str | Path | None = None,
-             config: EvaluationConfig = EvaluationConfig()):
+             config: EvaluationConfig = EvaluationConfig()) -> EvalReport | CompareReport:
     """Load every set, then run one evaluation (an EvalReport) or the --compare ablation (a CompareReport)."""
-    from kqa.config import load_config
+    from kqa.config import load_config, with_graph
     from kqa.errors import ConfigError
     from kqa.evaluation.answering import PipelineSpec
     from kqa.evaluation.compare import Comparison
@@ -29,21 +30,15 @@ def evaluate(data: list[str], *, pipeline: str | Path | None = None, graph: str 
     if (compare or compare_pipeline) and out is None:
         raise ConfigError("--compare needs --out: each variant writes its own predictions there.")
     sets = [load_set(d, format=format, skip_invalid=skip_invalid, limit=limit) for d in data]
-    spec = PipelineSpec(_with_graph(load_config(pipeline), graph), control_seed=config.seed,
+    spec = PipelineSpec(with_graph(load_config(pipeline), graph), control_seed=config.seed,
                         adapter=str(adapter) if adapter is not None else None)
     if not (compare or compare_pipeline):
         return Evaluator(spec, out, config).run(sets)
     other = None
     if compare_pipeline is not None:
-        other = PipelineSpec(_with_graph(load_config(compare_pipeline), None), control_seed=config.seed)
+        other = PipelineSpec(load_config(compare_pipeline), control_seed=config.seed)
     name = Path(compare_pipeline).stem if compare_pipeline else "pipeline2"
     return Comparison(spec, out, config, other, other_name=name if name not in ("with", "without", "control") else "pipeline2").run(sets)
-
-
-def _with_graph(config, graph):
-    if graph is None:
-        return config
-    return config.model_copy(update={"graph": config.graph.model_copy(update={"path": str(graph)})})
 
 
 def eval_command(
@@ -77,16 +72,10 @@ def eval_command(
     import json
     import sys
 
-    from pydantic import ValidationError
+    from kqa.overrides import override
 
-    from kqa.config import format_validation_error
-    from kqa.errors import ConfigError
-
-    try:
-        config = EvaluationConfig(workers=workers, engine=engine, threads=threads, resume=resume, seed=seed,
-                                  progress=not as_json)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc)) from None
+    config = override(EvaluationConfig, {"progress": "--json"}, workers=workers, engine=engine, threads=threads,
+                      resume=resume, seed=seed, progress=not as_json)
     report = evaluate(data, pipeline=pipeline, graph=graph, adapter=adapter, out=out, limit=limit, skip_invalid=skip_invalid,
                       format=format, compare=compare, compare_pipeline=compare_pipeline, config=config)
     if as_json:

@@ -15,7 +15,7 @@ import pickle
 from collections.abc import Iterator, Sequence
 
 from kqa.errors import ModelUnavailableError
-from kqa.evaluation.answering import Answered, Answerer, PipelineSpec
+from kqa.evaluation.answering import Answered, ChunkAnswerer, PipelineSpec
 from kqa.pipeline import KQAPipeline
 from kqa.types import Question
 
@@ -31,7 +31,7 @@ def threads_per_worker(threads: int | None, workers: int) -> int:
 
 class InProcessEngine:
     def __init__(self, pipeline: KQAPipeline, threads: int | None = None):
-        self.answerer = Answerer(pipeline)
+        self.answerer = ChunkAnswerer(pipeline)
         self.threads = threads
 
     def run(self, questions: Sequence[Question], chunk: int) -> Iterator[list[Answered]]:
@@ -48,7 +48,7 @@ class InProcessEngine:
 
 
 # ---- local processes -------------------------------------------------------------------------------------------
-_WORKER: Answerer | None = None
+_WORKER: ChunkAnswerer | None = None
 
 
 def _init_worker(spec: PipelineSpec, universe: tuple[Question, ...], threads: int) -> None:
@@ -57,9 +57,8 @@ def _init_worker(spec: PipelineSpec, universe: tuple[Question, ...], threads: in
     global _WORKER
     torch.set_num_threads(threads)  # N workers share the cores instead of each taking all of them
     pipeline = spec.build(universe)
-    if hasattr(pipeline.reader, "warm_up"):
-        pipeline.reader.warm_up()
-    _WORKER = Answerer(pipeline)
+    pipeline.reader.warm_up()
+    _WORKER = ChunkAnswerer(pipeline)
 
 
 def _answer_chunk(part: list[Question]) -> list[Answered]:
@@ -84,7 +83,7 @@ class ProcessPoolEngine:
 
 
 # ---- Ray Data --------------------------------------------------------------------------------------------------
-class RayAnswerer:
+class RayChunkAnswerer:
     """Ray Data callable class: the pipeline is built once per actor, in __init__, then answers chunk after chunk."""
 
     def __init__(self, spec: PipelineSpec, universe: bytes, threads: int):
@@ -92,9 +91,8 @@ class RayAnswerer:
 
         torch.set_num_threads(threads)
         pipeline = spec.build(pickle.loads(universe))
-        if hasattr(pipeline.reader, "warm_up"):
-            pipeline.reader.warm_up()
-        self.answerer = Answerer(pipeline)
+        pipeline.reader.warm_up()
+        self.answerer = ChunkAnswerer(pipeline)
 
     def __call__(self, batch: dict) -> dict:
         answered = [pickle.dumps(self.answerer.run(pickle.loads(blob))) for blob in batch["chunk"]]
@@ -121,7 +119,7 @@ class RayEngine:
         ray.data.DataContext.get_current().execution_options.preserve_order = True
         rows = [{"index": k, "chunk": pickle.dumps(part)} for k, part in enumerate(parts)]
         dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-            RayAnswerer, batch_size=1, concurrency=self.workers, num_cpus=1, batch_format="default",
+            RayChunkAnswerer, batch_size=1, concurrency=self.workers, num_cpus=1, batch_format="default",
             fn_constructor_kwargs={"spec": self.spec, "universe": pickle.dumps(self.universe),
                                    "threads": threads_per_worker(self.threads, self.workers)},
         )

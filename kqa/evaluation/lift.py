@@ -3,7 +3,7 @@
 - without: trained and tested with no facts at all;
 - facts:   trained and tested with the facts retrieved for each question;
 - control: trained and tested with as many facts, in the same places, taken from other questions
-           (kqa.evaluation.control.MatchedControlRetriever).
+           (kqa.retrieval.control.MatchedControlRetriever).
 
 (facts - without) says whether the knowledge helps at all; (facts - control) says whether it is the *content* of
 the facts that helps, not a longer input. A reader trained with facts and merely tested without them is not the
@@ -22,9 +22,11 @@ from pathlib import Path
 
 from kqa.adapters.config import AdapterConfig, TrainConfig
 from kqa.adapters.reader import AdapterReader
-from kqa.evaluation.compare import mcnemar_exact, paired_bootstrap
-from kqa.evaluation.control import MatchedControlRetriever
-from kqa.evaluation.metrics import bootstrap_ci
+from kqa.atomic import atomic_text
+from kqa.data import load_mixture
+from kqa.evaluation.metrics import bootstrap_ci, paired_stats
+from kqa.evaluation.results import PairedStats
+from kqa.retrieval.control import MatchedControlRetriever
 from kqa.train import Trainer, split_questions
 from kqa.types import Evidence, Question
 
@@ -45,18 +47,6 @@ class ReaderRun:
     dev_accuracy: tuple[float, ...]
     adapter_dir: str
     train_seconds: float
-
-
-@dataclass(frozen=True)
-class PairedStats:
-    a: str
-    b: str
-    n: int
-    difference: float  # accuracy(a) - accuracy(b)
-    ci95: tuple[float, float]  # paired bootstrap over questions
-    a_only: int  # questions only a answers correctly
-    b_only: int
-    mcnemar_p: float
 
 
 @dataclass(frozen=True)
@@ -114,20 +104,22 @@ class KnowledgeLift:
         out = Path(out_dir)
         split = split_questions(len(questions), self.train)
         test = [questions[i] for i in split.test]
-        control = MatchedControlRetriever(self.retriever, list(questions), seed=self.train.seed)
+        extra = load_mixture(((s.data, s.weight) for s in self.train.extra_data), seed=self.train.seed)
+        control = MatchedControlRetriever(self.retriever, [*questions, *extra], seed=self.train.seed)
         sources = {"without": None, "facts": self.retriever, "control": control}
         folders = {name: out / name for name in READERS} | ({"without": Path(without_dir)} if without_dir else {})
-        runs = [self._reader(name, questions, test, sources[name], folders[name]) for name in self.readers]
+        runs = [self._reader(name, questions, extra, test, sources[name], folders[name]) for name in self.readers]
         by_name = {r.name: r for r in runs}
-        pairs = tuple(_paired(by_name[a], by_name[b]) for a, b in PAIRS if a in by_name and b in by_name)
+        pairs = tuple(paired_stats(a, by_name[a].correct, b, by_name[b].correct)
+                      for a, b in PAIRS if a in by_name and b in by_name)
         evidence = [self.retriever.run(q) for q in test]
         per_choice = [len(facts) for e in evidence for facts in e.per_choice]
         result = LiftResult(tuple(runs), pairs, (len(split.train), len(split.dev), len(split.test)),
                             tuple(q.id for q in test), sum(per_choice) / max(len(per_choice), 1))
-        (out / "lift.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        atomic_text(out / "lift.json", json.dumps(result.to_dict(), indent=2) + "\n")
         return result
 
-    def _reader(self, name: str, questions, test: list[Question], source, folder: Path) -> ReaderRun:
+    def _reader(self, name: str, questions, extra, test: list[Question], source, folder: Path) -> ReaderRun:
         began = time.perf_counter()
         stamp = self._stamp(questions, knowledge=source is not None)
         stored = _read_run(folder, stamp)
@@ -135,7 +127,7 @@ class KnowledgeLift:
             logger.info("reader %r in %s was trained with these settings: kept", name, folder)
             return stored
         trained = Trainer(self.adapter, self.train, source, graph_checksum=self.knowledge["graph"],
-                          progress=self.progress).run(questions, folder)
+                          progress=self.progress).run(questions, folder, extra=extra)
         seconds = time.perf_counter() - began
         evidence = [source.run(q) for q in test] if source is not None else [Evidence.empty(q) for q in test]
         reader = AdapterReader(trained.adapter_dir, max_length=self.train.max_length)
@@ -159,18 +151,8 @@ def _argmax(scores: Sequence[float]) -> int:
     return max(range(len(scores)), key=lambda i: (scores[i], -i))  # ties: the first choice
 
 
-def _paired(a: ReaderRun, b: ReaderRun) -> PairedStats:
-    a_only = sum(x and not y for x, y in zip(a.correct, b.correct))
-    b_only = sum(y and not x for x, y in zip(a.correct, b.correct))
-    diff, low, high = paired_bootstrap(a.correct, b.correct)
-    return PairedStats(a.name, b.name, a.n, diff, (low, high), a_only, b_only, mcnemar_exact(a_only, b_only))
-
-
 def _write_run(folder: Path, run: ReaderRun, stamp: dict) -> None:
-    record = {"stamp": stamp, "run": asdict(run)}
-    partial = folder / "test.json.tmp"
-    partial.write_text(json.dumps(record) + "\n", encoding="utf-8")
-    partial.replace(folder / "test.json")
+    atomic_text(folder / "test.json", json.dumps({"stamp": stamp, "run": asdict(run)}) + "\n")
 
 
 def _read_run(folder: Path, stamp: dict) -> ReaderRun | None:

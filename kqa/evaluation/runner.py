@@ -6,7 +6,6 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -17,53 +16,13 @@ from kqa.evaluation.config import EvaluationConfig
 from kqa.evaluation.converters import EvalSet
 from kqa.evaluation.engines import InProcessEngine, ProcessPoolEngine, RayEngine
 from kqa.evaluation.metrics import summarize
-from kqa.evaluation.store import PredictionLog, check_fingerprint, key, rounded
+from kqa.evaluation.records import EvalRecord
+from kqa.evaluation.results import EvalReport, RunMetrics, Summary, Timing
+from kqa.evaluation.store import PredictionLog, check_fingerprint, key
 from kqa.pipeline import KQAPipeline
 from kqa.types import LoadResult, Question
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EvalReport:
-    model: str
-    sources: tuple[str, ...]
-    metrics: dict = field(repr=False)  # what metrics.json holds
-    answered: int  # questions answered by this run (the rest came from --resume)
-    wall_s: float
-    out_dir: str | None = None
-
-    @property
-    def n(self) -> int:
-        return self.metrics["n"]
-
-    @property
-    def accuracy(self) -> float | None:
-        return self.metrics["accuracy"]
-
-    def to_dict(self) -> dict:
-        return {"model": self.model, "sources": list(self.sources), "out_dir": self.out_dir, "answered": self.answered,
-                "wall_s": self.wall_s} | self.metrics
-
-    def table(self) -> str:
-        """The short human-readable summary; the accuracy line comes last."""
-        m = self.metrics
-        rows = [("data", ", ".join(self.sources)), ("model", self.model),
-                ("questions", f"{m['n']} ({m['skipped']} invalid skipped)" if m["skipped"] else str(m["n"])),
-                ("questions/s", f"{m['timing']['questions_per_s']:.2f} ({self.answered} answered this run)")]
-        if m.get("coverage") is not None:
-            rows.append(("retrieval coverage", f"{m['coverage']:.3f}"))
-        if m.get("calibration"):
-            rows.append(("ECE", f"{m['calibration']['ece']:.4f}"))
-        if self.out_dir:
-            rows.append(("report", str(Path(self.out_dir) / "report.md")))
-        if m["accuracy"] is None:
-            rows.append(("accuracy", "n/a (no answer keys)"))
-        else:
-            low, high = m["accuracy_ci95"]
-            rows.append(("accuracy", f"{m['accuracy']:.4f} ({m['correct']}/{m['labelled']}), 95% CI [{low:.4f}, {high:.4f}]"))
-        width = max(len(k) for k, _ in rows)
-        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
 class Evaluator:
@@ -96,9 +55,9 @@ class Evaluator:
         records = self._finish(log, tagged, done | fresh)
         metrics = self._metrics(records, sets, len(todo), wall)
         report = EvalReport(self._model_name(), tuple(s.name for s in sets), metrics, len(todo), wall,
-                            str(self.out_dir) if self.out_dir else None)
+                            str(self.out_dir) if self.out_dir else None, tuple(records))
         if self.out_dir:
-            (self.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n",
+            (self.out_dir / "metrics.json").write_text(json.dumps(metrics.to_dict(), indent=2, sort_keys=True) + "\n",
                                                       encoding="utf-8")
             if self.report:
                 from kqa.evaluation.report import ReportWriter
@@ -106,17 +65,19 @@ class Evaluator:
                 ReportWriter(self.out_dir).run(report)
         return report
 
-    def _start(self, log: PredictionLog | None, sets: Sequence[EvalSet]) -> dict:
+    def _start(self, log: PredictionLog | None, sets: Sequence[EvalSet]) -> dict[tuple[str, str], EvalRecord]:
+        """The records a resumed log already holds, by (source, id); none without --resume."""
         if log is None:
             return {}
         check_fingerprint(self.out_dir / "run.json", self._fingerprint(sets), self.config.resume)
         if not self.config.resume:
             (self.out_dir / "timings.jsonl").write_bytes(b"")
-        return log.open(self.config.resume)
+        return {k: EvalRecord.from_dict(record) for k, record in log.open(self.config.resume).items()}
 
-    def _answer(self, todo: list[tuple[str, Question]], universe: list[Question], log: PredictionLog | None) -> dict:
+    def _answer(self, todo: list[tuple[str, Question]], universe: list[Question],
+                log: PredictionLog | None) -> dict[tuple[str, str], EvalRecord]:
         """Answer `todo` chunk by chunk, logging each chunk before the next; returns the new records by key."""
-        out: dict = {}
+        out: dict[tuple[str, str], EvalRecord] = {}
         source_of = {q.id: s for s, q in todo}
         concept_of = {q.id: q.concept for _, q in todo}
         bar = tqdm(total=len(todo), desc=self._variant(), unit="q", disable=not self.config.progress or not todo)
@@ -124,9 +85,9 @@ class Evaluator:
             records = [self._record(a, source_of[a.prediction.question_id], concept_of[a.prediction.question_id])
                        for a in answered]
             if log:
-                log.append(records)
+                log.append([r.to_dict() for r in records])
                 _append_timings(self.out_dir / "timings.jsonl", answered, source_of)
-            out.update((key(r), r) for r in records)
+            out.update((r.key, r) for r in records)
             bar.update(len(records))
         bar.close()
         return out
@@ -142,34 +103,30 @@ class Evaluator:
             return RayEngine(spec, universe, self.config.workers, self.config.threads)
         return ProcessPoolEngine(spec, universe, self.config.workers, self.config.threads)
 
-    def _record(self, answered: Answered, source: str, concept: str | None) -> dict:
-        record = answered.prediction.to_dict()
-        record.pop("latency_s")  # timings.jsonl: predictions.jsonl must be the same bytes on every rerun
-        record |= {"source": source, "concept": concept,
-                   "linked_concepts": None if answered.linked is None else list(answered.linked)}
-        return rounded(record, self.config.decimals)
+    def _record(self, answered: Answered, source: str, concept: str | None) -> EvalRecord:
+        # as logged: floats rounded, no latency (timings.jsonl has it), so reruns write the same bytes
+        return EvalRecord(answered.prediction, source, concept, answered.linked).rounded(self.config.decimals)
 
-    def _finish(self, log: PredictionLog | None, tagged: list[tuple[str, Question]], records: dict) -> list[dict]:
+    def _finish(self, log: PredictionLog | None, tagged: list[tuple[str, Question]],
+                records: dict[tuple[str, str], EvalRecord]) -> list[EvalRecord]:
         """Records in input order; a resumed log holding other questions or another order is rewritten to match."""
         ordered = [records[(s, q.id)] for s, q in tagged]
-        if log and [key(r) for r in read_records(log.path)] != [key(r) for r in ordered]:
-            log.rewrite(ordered)
+        if log and _logged_keys(log.path) != [r.key for r in ordered]:
+            log.rewrite([r.to_dict() for r in ordered])
         return ordered
 
-    def _metrics(self, records: list[dict], sets: Sequence[EvalSet], answered: int, wall: float) -> dict:
+    def _metrics(self, records: list[EvalRecord], sets: Sequence[EvalSet], answered: int, wall: float) -> RunMetrics:
         c = self.config
-        metrics = summarize(records, samples=c.bootstrap, seed=c.seed, bins=c.bins, top=c.top_concepts)
-        metrics |= {"model": self._model_name(), "variant": self._variant(),
-                    "skipped": sum(len(s.skipped) for s in sets),
-                    "skipped_examples": [m for s in sets for m in s.skipped][:10],
-                    "timing": {"answered": answered, "wall_s": round(wall, 3),
-                               "questions_per_s": answered / wall if wall > 0 else 0.0,
-                               "workers": c.workers, "engine": c.engine, "threads": c.threads}}
+
+        def summary(part: list[EvalRecord]) -> Summary:
+            return summarize(part, samples=c.bootstrap, seed=c.seed, bins=c.bins, top=c.top_concepts)
+
+        timing = Timing(answered, round(wall, 3), answered / wall if wall > 0 else 0.0, c.workers, c.engine, c.threads)
+        by_source = None
         if len(sets) > 1:
-            metrics["by_source"] = {
-                s.name: summarize([r for r in records if r["source"] == s.name], samples=c.bootstrap, seed=c.seed,
-                                  bins=c.bins, top=c.top_concepts) for s in sets}
-        return metrics
+            by_source = {s.name: summary([r for r in records if r.source == s.name]) for s in sets}
+        return RunMetrics(summary(records), self._model_name(), self._variant(), sum(len(s.skipped) for s in sets),
+                          tuple(m for s in sets for m in s.skipped)[:10], timing, by_source)
 
     def _fingerprint(self, sets: Sequence[EvalSet]) -> dict:
         config = self.pipeline.config
@@ -220,6 +177,7 @@ def _append_timings(path: Path, answered: list[Answered], source_of: dict[str, s
                                      "latency_s": round(p.latency_s, 6)}, sort_keys=True) + "\n")
 
 
-def read_records(path: Path) -> list[dict]:
+def _logged_keys(path: Path) -> list[tuple[str, str]]:
+    """(source, id) of every line of a predictions.jsonl, in file order."""
     with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        return [key(json.loads(line)) for line in handle if line.strip()]

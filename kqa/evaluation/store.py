@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from kqa.atomic import atomic_text
 from kqa.errors import ConfigError
 
 
@@ -70,9 +71,7 @@ class PredictionLog:
 
     def rewrite(self, records: Sequence[dict]) -> None:
         """Atomically replace the log with exactly `records` (used when a resumed log holds a different set/order)."""
-        tmp = self.path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(dumps(r) + "\n" for r in records), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_text(self.path, "".join(dumps(r) + "\n" for r in records))
 
 
 def check_fingerprint(path: Path, fingerprint: dict, resume: bool) -> None:

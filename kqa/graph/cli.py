@@ -1,6 +1,7 @@
 """`kqa graph ...`: each command parses its arguments and calls one library function.
 
-With --json, stdout carries exactly one JSON object; logs, progress and errors go to stderr.
+Those functions keep an index built beside the graph in step themselves (kqa.graph.indexes), as they do for a Python
+caller. With --json, stdout carries exactly one JSON object; logs, progress and errors go to stderr.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ from typing import Optional
 import typer
 
 from kqa.errors import KQAError
-from kqa.graph.builder import GraphBuilder, UpdateResult, import_conceptnet, import_wordnet, remove_documents
+from kqa.graph.builder import GraphBuilder, remove_documents
 from kqa.graph.conceptnet import conceptnet4_file
 from kqa.graph.config import GraphConfig
-from kqa.graph.importers import import_conceptnet4, import_definitions, import_wordnet_vocabulary, read_vocabulary
+from kqa.graph.importers import (
+    import_conceptnet,
+    import_conceptnet4,
+    import_definitions,
+    import_wordnet,
+    import_wordnet_vocabulary,
+    read_vocabulary,
+)
 from kqa.graph.query import describe_concept, format_concept, graph_stats
+from kqa.overrides import override
 
 app = typer.Typer(help="Build, update and inspect a knowledge graph.", no_args_is_help=True,
                   epilog="Examples:\n"
@@ -49,27 +58,19 @@ def _config(workers: int, engine: str, model: str) -> GraphConfig:
     return _section(GraphConfig, workers=workers, engine=engine, spacy_model=model)
 
 
+def _section(cls, **values):
+    """A config section from the options the command line set (None: not set, the section's default)."""
+    return _run(override, cls, **{k: v for k, v in values.items() if v is not None})
+
+
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)  # the root CLI's code for a user error (typer's own usage errors use 2 as well)
 
 
-def _report(result: UpdateResult, as_json: bool, graph: Path | None = None) -> None:
-    if graph is not None and (result.added or result.removed):
-        _sync_index(graph, result)
-    if as_json:
-        typer.echo(json.dumps(result.to_dict()))
-    else:
-        typer.echo(result.summary(), err=False)
-
-
-def _sync_index(graph: Path, result: UpdateResult) -> None:
-    """Keep a fact index built beside the graph in step: embed the added edges, drop the removed ones."""
-    from kqa.retrieval.service import sync_index
-
-    manifest = _run(sync_index, graph, result.added, result.removed)
-    if manifest is not None:
-        logging.getLogger(__name__).warning("fact index updated: %d facts", manifest.count)
+def _report(result, as_json: bool) -> None:
+    """An UpdateResult, ValidationReport or MergeReport: one JSON object, or its summary."""
+    typer.echo(json.dumps(result.to_dict()) if as_json else result.summary())
 
 
 def _run(fn, *args, **kwargs):
@@ -93,14 +94,14 @@ def update(corpus: Path = CORPUS, graph: Path = GRAPH, workers: int = WORKERS, e
            as_json: bool = JSON, progress: bool = PROGRESS) -> None:
     """Parse only new or changed documents of CORPUS into the graph; unchanged ones are skipped by hash."""
     builder = GraphBuilder(_config(workers, engine, spacy_model), progress=progress)
-    _report(_run(builder.run, corpus, graph), as_json, graph)
+    _report(_run(builder.run, corpus, graph), as_json)
 
 
 @app.command()
 def remove(doc_ids: list[str] = typer.Argument(..., help="Document names (e.g. aquarium.txt) or content ids."),
            graph: Path = GRAPH, as_json: bool = JSON) -> None:
     """Retract documents (content id or name); edges with no support left disappear."""
-    _report(_run(remove_documents, graph, doc_ids), as_json, graph)
+    _report(_run(remove_documents, graph, doc_ids), as_json)
 
 
 @app.command()
@@ -150,14 +151,14 @@ def import_wordnet_cmd(graph: Path = GRAPH, glosses: bool = typer.Option(False, 
     else:
         result = _run(import_wordnet, graph, config, folder=data, glosses=glosses, gloss_limit=gloss_limit,
                       progress=progress)
-    _report(result, as_json, graph)
+    _report(result, as_json)
 
 
 @import_app.command("conceptnet")
 def import_conceptnet_cmd(csv: Path = typer.Argument(..., help="ConceptNet assertions file (.csv or .csv.gz)."),
                           graph: Path = GRAPH, as_json: bool = JSON) -> None:
     """English edges of a ConceptNet assertions file (.csv or .csv.gz), weights kept."""
-    _report(_run(import_conceptnet, graph, csv), as_json, graph)
+    _report(_run(import_conceptnet, graph, csv), as_json)
 
 
 @import_app.command("conceptnet4")
@@ -167,7 +168,7 @@ def import_conceptnet4_cmd(graph: Path = GRAPH, vocabulary: Optional[str] = VOCA
                                "from PyPI once when missing)."),
                            as_json: bool = JSON, progress: bool = PROGRESS) -> None:
     """ConceptNet 4 (English): all edges, or those touching the vocabulary; negations as Not<Rel> edges."""
-    _report(_run(import_conceptnet4, graph, vocabulary=vocabulary, path=file, progress=progress), as_json, graph)
+    _report(_run(import_conceptnet4, graph, vocabulary=vocabulary, path=file, progress=progress), as_json)
 
 
 @import_app.command("definitions")
@@ -176,30 +177,13 @@ def import_definitions_cmd(graph: Path = GRAPH, source: str = typer.Option(
                                "or both."),
                            vocabulary: Optional[str] = VOCABULARY, as_json: bool = JSON) -> None:
     """First-sense definitions as descriptions of the graph's concepts (or of the vocabulary's)."""
-    _report(_run(import_definitions, graph, source=source, vocabulary=vocabulary), as_json, graph)
+    _report(_run(import_definitions, graph, source=source, vocabulary=vocabulary), as_json)
 
 
 @fetch_app.command("conceptnet4")
 def fetch_conceptnet4_cmd() -> None:
     """ConceptNet 4 (English) from the divisi2 source package on PyPI into the kqa cache; prints its path."""
     typer.echo(str(_run(conceptnet4_file)))
-
-
-def _section(cls, **values):
-    """A config section from CLI options; a bad value is one clear line on stderr."""
-    from pydantic import ValidationError
-
-    try:
-        return cls(**{k: v for k, v in values.items() if v is not None})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        _fail(f"invalid option --{str(err['loc'][0]).replace('_', '-')}: {err['msg']} (got {err.get('input')!r})")
-
-
-def _print(report, as_json: bool, graph: Path) -> None:
-    if report.added or report.removed:
-        _sync_index(graph, report)
-    typer.echo(json.dumps(report.to_dict()) if as_json else report.summary())
 
 
 @app.command()
@@ -212,7 +196,7 @@ def validate(graph: Path = GRAPH, quarantine: bool = typer.Option(False, help="Q
     from kqa.graph.validate import validate_graph
 
     config = _section(ValidationConfig, min_confidence=min_confidence, min_supports=min_supports)
-    _print(_run(validate_graph, graph, config, quarantine), as_json, graph)
+    _report(_run(validate_graph, graph, config, quarantine), as_json)
 
 
 @app.command()
@@ -222,7 +206,7 @@ def restore(edge_ids: Optional[list[str]] = typer.Argument(None, help="Quarantin
     """Make quarantined edges active (retrievable) again."""
     from kqa.graph.validate import restore as restore_edges
 
-    _report(_run(restore_edges, graph, edge_ids, reason), as_json, graph)
+    _report(_run(restore_edges, graph, edge_ids, reason), as_json)
 
 
 @app.command()
@@ -235,7 +219,7 @@ def infer(graph: Path = GRAPH, max_depth: Optional[int] = typer.Option(None, hel
     from kqa.graph.inference import infer as infer_edges
 
     config = _section(InferenceConfig, max_depth=max_depth, decay=decay, min_confidence=min_confidence)
-    _report(_run(infer_edges, graph, config), as_json, graph)
+    _report(_run(infer_edges, graph, config), as_json)
 
 
 @app.command()
@@ -250,7 +234,7 @@ def resolve(graph: Path = GRAPH, threshold: Optional[float] = typer.Option(None,
 
     config = _section(ResolutionConfig, threshold=threshold, wordnet=wordnet, morphology=morphology,
                       embedding=embedding)
-    _print(_run(resolve_entities, graph, config), as_json, graph)
+    _report(_run(resolve_entities, graph, config), as_json)
 
 
 @app.command()
@@ -258,7 +242,7 @@ def merge(alias: str, canonical: str, graph: Path = GRAPH, as_json: bool = JSON)
     """Merge ALIAS into CANONICAL by hand."""
     from kqa.graph.resolve import merge as merge_names
 
-    _report(_run(merge_names, graph, alias, canonical), as_json, graph)
+    _report(_run(merge_names, graph, alias, canonical), as_json)
 
 
 @app.command()
@@ -266,4 +250,4 @@ def unmerge(alias: str, graph: Path = GRAPH, as_json: bool = JSON) -> None:
     """Undo the merge of ALIAS: its edges show under its own name again."""
     from kqa.graph.resolve import unmerge as unmerge_name
 
-    _report(_run(unmerge_name, graph, alias), as_json, graph)
+    _report(_run(unmerge_name, graph, alias), as_json)

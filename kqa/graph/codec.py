@@ -28,7 +28,8 @@ def encode_op(op: Operation) -> dict:
         d = op.document
         return {"op": "add", "id": d.id, "name": d.name,
                 "triples": [[t.head, t.relation, t.tail, t.sentence, t.extractor, t.confidence] for t in d.triples],
-                "concepts": [[c.name, c.label, c.description] for c in d.concepts]}
+                "concepts": [[c.name, c.label, c.description] for c in d.concepts],
+                **({"sentences": list(d.sentences)} if d.sentences else {})}  # absent: a log line as before
     if isinstance(op, RemoveName):
         return {"op": "unname", "id": op.doc_id, "name": op.name}
     if isinstance(op, Merge):
@@ -43,7 +44,8 @@ def decode_op(data: dict) -> Operation:
     if kind == "add":
         triples = tuple(Triple(*t) for t in data["triples"])
         concepts = tuple(ConceptInfo(*c) for c in data["concepts"])
-        return AddDocument(Document(data["id"], data["name"], triples, concepts))
+        sentences = tuple(data.get("sentences", ()))  # logs written before sentences were kept have none
+        return AddDocument(Document(data["id"], data["name"], triples, concepts, sentences))
     if kind == "unname":
         return RemoveName(data["id"], data["name"])
     if kind == "status":
@@ -59,7 +61,11 @@ def decode_op(data: dict) -> Operation:
 def dump_state(state: GraphState) -> Iterator[str]:
     """Snapshot lines in a canonical order, so equal graphs give byte-identical snapshots."""
     for doc_id in sorted(state.docs):
-        yield json.dumps({"doc": doc_id, "names": sorted(state.docs[doc_id].names)}, ensure_ascii=False)
+        record = state.docs[doc_id]
+        line = {"doc": doc_id, "names": sorted(record.names)}
+        if record.sentences:  # absent when there are none: such a graph's snapshot reads as it did before
+            line["sentences"] = list(record.sentences)
+        yield json.dumps(line, ensure_ascii=False)
     for alias in sorted(state.alias.aliases):  # before the edges: loading indexes each edge under its aliases
         yield json.dumps({"alias": alias, "canonical": state.alias.aliases[alias]}, ensure_ascii=False)
     for tid in sorted(state.edges):
@@ -81,7 +87,7 @@ def load_state(lines: Iterable[str]) -> GraphState:
     for line in lines:
         rec = json.loads(line)
         if "doc" in rec:
-            state.docs[rec["doc"]] = DocRecord(names=set(rec["names"]))
+            state.docs[rec["doc"]] = DocRecord(names=set(rec["names"]), sentences=tuple(rec.get("sentences", ())))
             for name in rec["names"]:
                 state.names[name] = rec["doc"]
         elif "alias" in rec:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from kqa.atomic import atomic_write
 from kqa.errors import InputError, ModelUnavailableError, brief
 from kqa.graph.corpus import content_id
 from kqa.graph.model import Document, Triple
@@ -312,15 +313,8 @@ def _run_pip(command: list[str], env: dict[str, str]) -> str:
 def _copy_into_cache(source: Path, target: Path) -> None:
     """Copy to a temp file beside `target`, then rename: a killed copy never leaves a half-written cache file."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            shutil.copyfileobj(src, out)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the cache from other users of a shared cache
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open(source, "rb") as src:
+        atomic_write(target, lambda out: shutil.copyfileobj(src, out))
 
 
 def sha256_file(path: Path) -> str:

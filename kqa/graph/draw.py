@@ -75,11 +75,12 @@ def evidence_png(prediction: Prediction, evidence: Evidence, title: str = "") ->
 
 
 def _evidence_links(prediction: Prediction, chosen: int) -> list[Link]:
-    """Every retrieved fact once; a fact retrieved for the chosen answer is strong wherever else it also appears."""
+    """Every retrieved fact once; a fact retrieved for the chosen answer is strong wherever else it also appears.
+    Corpus sentences (origin "sentence") join no concepts: they are not drawn."""
     strong = {f.id or f.text for f in prediction.choices[chosen].evidence}
     seen: dict[str, Link] = {}
     for choice in prediction.choices:
-        for f in choice.evidence:
+        for f in (f for f in choice.evidence if f.origin != "sentence"):
             key = f.id or f.text
             seen.setdefault(key, Link(f.head, f.relation, f.tail, key in strong))
     return list(seen.values())

@@ -59,7 +59,7 @@ class LocalParser:
                                n_process=self.config.workers)
         for parsed, raw in stream:
             found = self.extractor.run(parsed)
-            yield Document(raw.id, raw.name, found.triples, found.concepts)
+            yield Document(raw.id, raw.name, found.triples, found.concepts, sentences_of(parsed))
 
 
 class RayParser:
@@ -97,18 +97,27 @@ class RayExtract:
         from kqa.graph.corpus import content_id
 
         texts = [str(t) for t in batch["text"]]
-        results = [encode_extraction(self.extractor.run(doc)) for doc in self.nlp.pipe(texts)]
+        results = [encode_extraction(self.extractor.run(doc), sentences_of(doc)) for doc in self.nlp.pipe(texts)]
         return {"id": [content_id(t) for t in texts], "name": list(batch["name"]), "result": results}
 
 
-def encode_extraction(found: Extraction) -> str:
+def sentences_of(doc) -> tuple[str, ...]:
+    """The sentences of a parsed Doc in order, stripped, as the extractor quotes them in a triple's provenance; none
+    when the pipeline sets no sentence boundaries (e.g. spacy.blank without a sentencizer)."""
+    if not doc.has_annotation("SENT_START"):
+        return ()
+    return tuple(text for text in (sent.text.strip() for sent in doc.sents) if text)
+
+
+def encode_extraction(found: Extraction, sentences: tuple[str, ...] = ()) -> str:
     return json.dumps({"t": [[t.head, t.relation, t.tail, t.sentence, t.extractor, t.confidence] for t in found.triples],
-                       "c": [[c.name, c.label, c.description] for c in found.concepts]})
+                       "c": [[c.name, c.label, c.description] for c in found.concepts], "s": list(sentences)})
 
 
 def decode_document(doc_id: str, name: str, result: str) -> Document:
     data = json.loads(result)
-    return Document(doc_id, name, tuple(Triple(*t) for t in data["t"]), tuple(ConceptInfo(*c) for c in data["c"]))
+    return Document(doc_id, name, tuple(Triple(*t) for t in data["t"]), tuple(ConceptInfo(*c) for c in data["c"]),
+                    tuple(data.get("s", ())))
 
 
 def _import_ray():

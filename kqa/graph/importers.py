@@ -1,4 +1,5 @@
-"""Import API: what a vocabulary needs of WordNet, all or part of ConceptNet 4, and dictionary definitions.
+"""Import API: WordNet (all, or what a vocabulary needs), ConceptNet 5 files, all or part of ConceptNet 4, and
+dictionary definitions.
 
 Each import is one graph Document (wordnet.py, conceptnet.py, definitions.py read the sources), so
 `kqa graph remove wordnet-3.0` / `conceptnet4` / `definitions-gcide` retracts it, and importing the same source for
@@ -19,13 +20,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 from kqa.data import load_questions
 from kqa.errors import InputError, brief
-from kqa.graph.builder import (
-    GraphBuilder,
-    UpdateResult,
-    import_conceptnet_file,
-    import_documents,
-    open_graph,
-)
+from kqa.graph.builder import GraphBuilder, import_documents
 from kqa.graph.conceptnet import (  # noqa: F401  (ConceptNetImporter, parse_assertion: their former home was here)
     CONCEPTNET4_GRAPH,
     ConceptNetImporter,
@@ -33,8 +28,12 @@ from kqa.graph.conceptnet import (  # noqa: F401  (ConceptNetImporter, parse_ass
     parse_assertion,
 )
 from kqa.graph.config import GraphConfig
+from kqa.graph.corpus import RawDocument, Skipped
 from kqa.graph.definitions import DefinitionImporter, check_source
+from kqa.graph.indexes import BESIDE, IndexSync, keep_in_step
+from kqa.graph.model import Document
 from kqa.graph.names import key_of_name
+from kqa.graph.update import UpdateResult, open_existing, open_graph
 from kqa.graph.wordnet import (  # noqa: F401  (re-exported: their former home was here)
     WORDNET_NAME,
     WORDNET_POINTERS,
@@ -56,28 +55,70 @@ CONTENT_STOP_WORDS = frozenset({"keep", "put", "make", "give", "take", "show", "
 Vocabulary = str | Path | Iterable[str]  # a .txt file or question set (see read_vocabulary), or the terms themselves
 
 
-def import_wordnet_vocabulary(graph: str | Path, vocabulary: Iterable[str], config: GraphConfig | None = None, *,
-                              folder: str | Path | None = None, glosses: bool = False, max_senses: int = 2,
-                              hops: int = 1, progress: bool = True):
-    """`kqa graph import wordnet --vocabulary`: the WordNet subset a vocabulary needs (`select_synsets`), and with
-    `glosses` those synsets' glosses parsed as a corpus. Rerunning with the same vocabulary changes nothing."""
-    config = config or GraphConfig()
-    keep = select_synsets(vocabulary, folder, max_senses=max_senses, hops=hops)
-    result = import_documents(graph, [WordNetImporter(folder, keep).run()], config)
-    if glosses:
-        corpus = wordnet_gloss_corpus(folder, keep=keep)
-        result = result.then(GraphBuilder(config, progress=progress).run(corpus, graph))
+def import_wordnet(graph: str | Path, config: GraphConfig = GraphConfig(), *, folder: str | Path | None = None,
+                   glosses: bool = False, gloss_limit: int | None = None, progress: bool = True,
+                   index: IndexSync | None = BESIDE) -> UpdateResult:
+    """WordNet relations and descriptions; with `glosses`, also its glosses and examples parsed as a corpus.
+
+    `index` (every importer's): keeps the indexes beside the graph in step, once per import (kqa.graph.indexes)."""
+    corpus = wordnet_gloss_corpus(folder, gloss_limit) if glosses else None
+    return _wordnet_and_glosses(graph, WordNetImporter(folder).run(), corpus, config, progress, index)
+
+
+def _wordnet_and_glosses(graph: str | Path, doc: Document, glosses: Iterable[RawDocument] | None,
+                         config: GraphConfig, progress: bool, index: IndexSync | None) -> UpdateResult:
+    """Import WordNet's `doc`, then parse the `glosses` corpus (when given) into the graph; one index sync for both."""
+    if glosses is None:
+        return import_documents(graph, [doc], config, index=index)
+    result = import_documents(graph, [doc], config, index=None)
+    result = result.then(GraphBuilder(config, progress=progress, index=None).run(glosses, graph))
+    keep_in_step(graph, index, result.added, result.removed, documents=result.parsed)
     return result
 
 
+def import_conceptnet(graph: str | Path, path: str | Path, config: GraphConfig = GraphConfig(), *,
+                      index: IndexSync | None = BESIDE) -> UpdateResult:
+    """English edges of a ConceptNet 5 assertions file (.csv or .csv.gz), weights kept as confidences."""
+    return import_conceptnet_file(graph, ConceptNetImporter(path), config, index=index)
+
+
+def import_conceptnet_file(graph: str | Path, importer: ConceptNetImporter, config: GraphConfig = GraphConfig(), *,
+                           index: IndexSync | None = BESIDE) -> UpdateResult:
+    """Read a ConceptNet file with `importer` and add its Document; malformed lines are reported as skipped.
+
+    A graph that holds this very Document already (same file, same vocabulary) is left as it is, file unread. A new
+    graph is created only once the file has been read: a file refused as a whole leaves no empty graph behind."""
+    start = time.perf_counter()
+    document_id = importer.document_id  # hashes the file: a missing one is refused before anything is opened
+    with open_existing(graph, config) as store:
+        if store is not None and store.state.names.get(importer.name) == document_id:
+            return UpdateResult(unchanged=1, seconds=time.perf_counter() - start, counts=store.state.counts())
+        doc, bad = importer.run()
+        result = import_documents(graph if store is None else store, [doc], config, index=index)
+    skipped = (Skipped(str(importer.path), f"{bad} malformed lines"),) if bad else ()
+    return replace(result, skipped=result.skipped + skipped, seconds=time.perf_counter() - start)
+
+
+def import_wordnet_vocabulary(graph: str | Path, vocabulary: Iterable[str], config: GraphConfig | None = None, *,
+                              folder: str | Path | None = None, glosses: bool = False, max_senses: int = 2,
+                              hops: int = 1, progress: bool = True, index: IndexSync | None = BESIDE):
+    """`kqa graph import wordnet --vocabulary`: the WordNet subset a vocabulary needs (`select_synsets`), and with
+    `glosses` those synsets' glosses parsed as a corpus. Rerunning with the same vocabulary changes nothing."""
+    keep = select_synsets(vocabulary, folder, max_senses=max_senses, hops=hops)
+    corpus = wordnet_gloss_corpus(folder, keep=keep) if glosses else None
+    return _wordnet_and_glosses(graph, WordNetImporter(folder, keep).run(), corpus, config or GraphConfig(),
+                                progress, index)
+
+
 def import_conceptnet4(graph: str | Path, config: GraphConfig | None = None, *, vocabulary: Vocabulary | None = None,
-                       path: str | Path | None = None, progress: bool = True) -> UpdateResult:
+                       path: str | Path | None = None, progress: bool = True, index: IndexSync | None = BESIDE
+                       ) -> UpdateResult:
     """`kqa graph import conceptnet4`: every ConceptNet 4 edge, or with `vocabulary` those with an end among its
     concept keys (`vocabulary_keys`). `path`: the file (default: the cached one, fetched once when missing)."""
     start = time.perf_counter()
     keys = None if vocabulary is None else vocabulary_keys(_terms(vocabulary))
     importer = ConceptNetImporter(path or conceptnet4_file(), CONCEPTNET4_GRAPH, keys=keys, progress=progress)
-    result = import_conceptnet_file(graph, importer, config or GraphConfig())
+    result = import_conceptnet_file(graph, importer, config or GraphConfig(), index=index)
     seconds = time.perf_counter() - start
     logger.info("ConceptNet 4 imported in %.1f s: %d edges read (0: unchanged, not read); graph: %d concepts, %d "
                 "edges", seconds, result.triples, result.counts.get("nodes", 0), result.counts.get("edges", 0))
@@ -86,7 +127,7 @@ def import_conceptnet4(graph: str | Path, config: GraphConfig | None = None, *, 
 
 def import_definitions(graph: str | Path, config: GraphConfig | None = None, *, source: str = "both",
                        vocabulary: Vocabulary | None = None, wordnet_folder: str | Path | None = None,
-                       gcide_folder: str | Path | None = None) -> UpdateResult:
+                       gcide_folder: str | Path | None = None, index: IndexSync | None = BESIDE) -> UpdateResult:
     """`kqa graph import definitions`: first-sense definitions as descriptions of the graph's concepts (those with
     an edge), or with `vocabulary` of its concept keys. One Document per source: "definitions-wordnet",
     "definitions-gcide". Rerunning on an unchanged graph (or with the same vocabulary) changes nothing."""
@@ -95,12 +136,13 @@ def import_definitions(graph: str | Path, config: GraphConfig | None = None, *, 
     folders = {"wordnet": wordnet_folder, "gcide": gcide_folder}
     if vocabulary is not None:
         keys = vocabulary_keys(_terms(vocabulary))
-        result = import_documents(graph, [DefinitionImporter(s, keys, folders[s]).run() for s in sources], config)
+        result = import_documents(graph, [DefinitionImporter(s, keys, folders[s]).run() for s in sources], config,
+                                  index=index)
     else:
         with open_graph(graph, config) as store:
             names = [name for name, record in store.state.concepts.items() if record.edges]
             docs = [DefinitionImporter(s, names, folders[s]).run() for s in sources]
-            result = import_documents(store, docs, config)
+            result = import_documents(store, docs, config, index=index)
     seconds = time.perf_counter() - start
     logger.info("definitions (%s) imported in %.1f s", ", ".join(sources), seconds)
     return replace(result, seconds=seconds)

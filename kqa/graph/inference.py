@@ -15,14 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from kqa.graph.config import InferenceConfig
-from kqa.graph.model import ACTIVE, AddDocument, Document, Edge, Operation, RemoveName, Triple
+from kqa.graph.indexes import BESIDE, IndexSync, keep_in_step
+from kqa.graph.model import ACTIVE, AddDocument, Changes, Document, Edge, Operation, RemoveName, Triple
 from kqa.graph.state import GraphState
 from kqa.graph.store import GraphStore
+from kqa.graph.update import UpdateResult, open_graph
 
 INFERENCE_DOC = "inference"
 PREFIX = "inference:"
@@ -161,18 +164,26 @@ def stale_inference_ops(state: GraphState) -> list[Operation]:
     return replace_ops(state, inference_document(tuple(triples))) if stale else []
 
 
+def retract_stale_inferences(store: GraphStore, after: Changes | None = None) -> Changes:
+    """After a change, drop inferred edges that lost a premise.
+
+    `after`: the changes just made; premises only go when edges go (removal, quarantine, merge), so a change that
+    removed nothing needs no scan. None: scan anyway."""
+    if after is not None and not after.removed:
+        return Changes()
+    return store.commit(stale_inference_ops(store.state))
+
+
 def _is_premise(state: GraphState, tid: str) -> bool:
     edge = state.edge(tid)
     return (edge is not None and edge.status == ACTIVE
             and any(not s.extractor.startswith(PREFIX) for s in edge.supports))
 
 
-def infer(graph: str | Path | GraphStore, config: InferenceConfig = InferenceConfig()):
-    """Derive every rule consequence of the graph and commit the difference to the previous inference run."""
-    import time
-
-    from kqa.graph.builder import UpdateResult, open_graph
-
+def infer(graph: str | Path | GraphStore, config: InferenceConfig = InferenceConfig(), *,
+          index: IndexSync | None = BESIDE) -> UpdateResult:
+    """Derive every rule consequence of the graph and commit the difference to the previous inference run.
+    `index`: keeps the indexes beside the graph in step (kqa.graph.indexes)."""
     start = time.perf_counter()
     with open_graph(graph) as store:
         derivations = derive(store.state, config)
@@ -180,6 +191,7 @@ def infer(graph: str | Path | GraphStore, config: InferenceConfig = InferenceCon
         changes = store.commit(replace_ops(store.state, doc))
         counts = store.state.counts()
     rules = Counter(d.rule for d in derivations)
+    keep_in_step(graph, index, sorted(changes.added), sorted(changes.removed))
     return UpdateResult(added=tuple(sorted(changes.added)), removed=tuple(sorted(changes.removed)),
                         triples=len(derivations), seconds=time.perf_counter() - start, counts=counts,
                         details={"inferred_by_rule": dict(sorted(rules.items()))})

@@ -52,12 +52,16 @@ class ConceptInfo:
 
 @dataclass(frozen=True)
 class Document:
-    """A parsed document. `id` is its content hash; `name` is the path or JSONL id it was read from."""
+    """A parsed document. `id` is its content hash; `name` is the path or JSONL id it was read from.
+
+    `sentences`: its sentences in order, as the parser split them (what retrieval reads as passages beside the
+    triples); empty for imported documents and for graphs built before sentences were kept."""
 
     id: str
     name: str
     triples: tuple[Triple, ...] = ()
     concepts: tuple[ConceptInfo, ...] = ()
+    sentences: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,7 @@ class DocRecord:
     names: set[str]
     edges: set[str] = field(default_factory=set)
     concepts: set[str] = field(default_factory=set)  # concepts it labels or describes
+    sentences: tuple[str, ...] = ()  # the document's sentences in order (Document.sentences)
 
 
 @dataclass

@@ -20,14 +20,14 @@ def describe_concept(graph: str | Path, name: str, limit: int = 20) -> dict:
         concept = store.concept(key)
         if concept is None:
             raise InputError(f"concept {name!r} is not in the graph at {graph} ({len(store.state.concepts)} concepts).")
-        edges = store.neighbours(key)
+        edges = store.neighbours(key, limit=limit)
     return {"concept": concept.name, "label": concept.label, "description": concept.description,
             "degree": concept.degree,
             "edges": [{"id": e.id, "head": e.head, "relation": e.relation, "tail": e.tail, "status": e.status,
                        "confidence": e.confidence,
                        "sources": [{"document": s.source, "sentence": s.sentence, "extractor": s.extractor,
                                     "confidence": s.confidence} for s in e.supports]}
-                      for e in edges[:limit]]}
+                      for e in edges]}
 
 
 def format_concept(view: dict) -> str:

@@ -20,13 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kqa.errors import InputError
-from kqa.graph.builder import UpdateResult, open_graph, retract_stale_inferences
 from kqa.graph.config import ResolutionConfig
-from kqa.graph.importers import WORDNET_NAME
+from kqa.graph.indexes import BESIDE, IndexSync, keep_in_step
 from kqa.graph.inference import PREFIX as INFERRED
+from kqa.graph.inference import retract_stale_inferences
 from kqa.graph.model import ACTIVE, Changes, Merge, Unmerge
 from kqa.graph.state import GraphState
 from kqa.graph.store import GraphStore
+from kqa.graph.update import UpdateResult, open_graph
+from kqa.graph.wordnet import WORDNET_NAME
 
 METHODS = ("wordnet", "morphology", "embedding")
 
@@ -153,9 +155,10 @@ def _embedding_pairs(state: GraphState, facts: _Facts, config: ResolutionConfig)
     return out
 
 
-def resolve_entities(graph: str | Path | GraphStore, config: ResolutionConfig = ResolutionConfig()
-                     ) -> MergeReport:
-    """Find names of the same concept and merge each into its best-connected name (logged, reversible)."""
+def resolve_entities(graph: str | Path | GraphStore, config: ResolutionConfig = ResolutionConfig(), *,
+                     index: IndexSync | None = BESIDE) -> MergeReport:
+    """Find names of the same concept and merge each into its best-connected name (logged, reversible). `index`:
+    keeps the indexes beside the graph in step (kqa.graph.indexes), as in merge and unmerge."""
     start = time.perf_counter()
     with open_graph(graph) as store:
         facts = _Facts(store.state)
@@ -163,6 +166,7 @@ def resolve_entities(graph: str | Path | GraphStore, config: ResolutionConfig = 
         merges, rejected = _union(pairs, facts)
         changes = _commit_with_retraction(store, [Merge(m["alias"], m["canonical"]) for m in merges])
         counts = store.state.counts()
+    keep_in_step(graph, index, sorted(changes.added), sorted(changes.removed))
     return MergeReport(merges, dict(rejected), tuple(sorted(changes.added)), tuple(sorted(changes.removed)),
                        time.perf_counter() - start, counts)
 
@@ -198,7 +202,7 @@ def concept_key(name: str) -> str:
     return " ".join(name.lower().replace("_", " ").split())
 
 
-def unmerge(graph: str | Path | GraphStore, alias: str) -> UpdateResult:
+def unmerge(graph: str | Path | GraphStore, alias: str, *, index: IndexSync | None = BESIDE) -> UpdateResult:
     """Undo the merge of `alias`: its edges show under its own name again, exactly as before the merge."""
     alias = concept_key(alias)
     start = time.perf_counter()
@@ -210,11 +214,13 @@ def unmerge(graph: str | Path | GraphStore, alias: str) -> UpdateResult:
                              f"{' ...' if len(known) > 10 else ''}.")
         changes = _commit_with_retraction(store, [Unmerge(alias)])
         counts = store.state.counts()
+    keep_in_step(graph, index, sorted(changes.added), sorted(changes.removed))
     return UpdateResult(added=tuple(sorted(changes.added)), removed=tuple(sorted(changes.removed)),
                         seconds=time.perf_counter() - start, counts=counts, details={"unmerged": alias})
 
 
-def merge(graph: str | Path | GraphStore, alias: str, canonical: str) -> UpdateResult:
+def merge(graph: str | Path | GraphStore, alias: str, canonical: str, *, index: IndexSync | None = BESIDE
+          ) -> UpdateResult:
     """Merge `alias` into `canonical` by hand (no guard: the user decides)."""
     alias, canonical = concept_key(alias), concept_key(canonical)
     start = time.perf_counter()
@@ -225,6 +231,7 @@ def merge(graph: str | Path | GraphStore, alias: str, canonical: str) -> UpdateR
                              "that is not merged already, and not the concept it would merge into.")
         changes = _commit_with_retraction(store, [Merge(alias, target)])
         counts = store.state.counts()
+    keep_in_step(graph, index, sorted(changes.added), sorted(changes.removed))
     return UpdateResult(added=tuple(sorted(changes.added)), removed=tuple(sorted(changes.removed)),
                         seconds=time.perf_counter() - start, counts=counts, details={"merged": f"{alias} -> {target}"})
 

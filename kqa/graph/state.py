@@ -74,7 +74,7 @@ class GraphState:
         if doc.id in self.docs:  # same content under another name: its support is already there
             self.docs[doc.id].names.add(doc.name)
             return
-        record = self.docs[doc.id] = DocRecord(names={doc.name})
+        record = self.docs[doc.id] = DocRecord(names={doc.name}, sentences=tuple(doc.sentences))
         interned: dict[tuple, Provenance] = {}  # imported triples share one support value: keep one object
         for t in doc.triples:
             key = (t.sentence, t.extractor, t.confidence)

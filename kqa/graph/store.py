@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import heapq
 import json
 import logging
 import os
@@ -32,18 +33,24 @@ logger = logging.getLogger(__name__)
 FORMAT, VERSION = "kqa-graph", 1
 SNAPSHOT_HEADER = json.dumps({"format": "kqa-graph-snapshot", "version": VERSION})
 MANIFEST = "manifest.json"
+EDGE_VIEWS = 1 << 18  # Edge views kept for neighbours(): past this many (~70 MB) the memo starts over
 
 
 class GraphStore:
     """A graph folder opened for reading, or for writing under its lock. Use as a context manager.
 
     Readers take no lock: they see the last committed batch at the time they open the folder.
+    `neighbours` ranks a concept's edges once and keeps the order (and the Edge views it hands out) until the next
+    `commit`, the only way the graph changes: retrieval asks for the same hubs ("person": ~19k edges in ConceptNet 4)
+    question after question.
     """
 
     def __init__(self, path: Path, state: GraphState, manifest: dict, lock_fd: int | None, compact_min_bytes: int):
         self.path, self.state, self.manifest = path, state, manifest
         self._lock_fd, self._compact_min = lock_fd, compact_min_bytes
         self._broken = False
+        self._ranked: dict[str, tuple[tuple[str, ...], bool]] = {}  # concept -> (edge ids best first, all of them?)
+        self._views: dict[str, Edge] = {}  # resolved edge id -> its Edge, as neighbours() handed it out
 
     @classmethod
     def open(cls, path: str | Path, *, writable: bool = False, create: bool = False,
@@ -96,15 +103,58 @@ class GraphStore:
         """The concept `name` or, for a merged alias, its canonical concept (with its aliases)."""
         return self.state.concept(name)
 
-    def neighbours(self, name: str) -> list[Edge]:
-        """Edges incident to `name` (either direction), most confident first, with their provenance."""
-        return self.state.neighbours(name)
+    def neighbours(self, name: str, limit: int | None = None) -> list[Edge]:
+        """Edges incident to `name` (either direction), most confident first (ties: relation, id), with their
+        provenance; only the first `limit` when given. The same list as `GraphState.neighbours`, ranked once per
+        concept: a hub costs one pass over its edges on the first call and `limit` look-ups on every later one."""
+        name = self.state.resolve(name)
+        want = None if limit is None or limit < 0 else limit  # a negative limit counts from the end: rank them all
+        ranked, complete = self._ranked.get(name, ((), False))
+        if not complete and (want is None or len(ranked) < want):
+            ranked, complete = self._rank(name, want)
+            if ranked:  # not for names without edges: any text may be asked about
+                self._ranked[name] = ranked, complete
+        return [self._view(rid) for rid in ranked[:limit]]
+
+    def _rank(self, name: str, limit: int | None) -> tuple[tuple[str, ...], bool]:
+        """The resolved ids of the edges shown at `name` (its own and its aliases'), best first: all of them, or the
+        best `limit` (a partial selection, ~3x cheaper than sorting a hub), and whether that is all of them."""
+        state = self.state
+        tids = {t for n in state.alias.closure(name) if n in state.concepts for t in state.concepts[n].edges}
+        rids = {r for r in map(state.alias.resolved_id, tids) if r is not None}  # a merged edge once
+        keyed = [_rank_key(state, r) for r in rids]
+        if limit is None or limit >= len(keyed):
+            return tuple(k[2] for k in sorted(keyed)), True
+        return tuple(k[2] for k in heapq.nsmallest(limit, keyed)), False
+
+    def _view(self, rid: str) -> Edge:
+        edge = self._views.get(rid)
+        if edge is None:
+            if len(self._views) >= EDGE_VIEWS:
+                self._views.clear()
+            edge = self._views[rid] = self.state.edge(rid)
+        return edge
+
+    def _forget(self) -> None:
+        """Drop what `neighbours` remembers: the graph is about to change."""
+        self._ranked.clear()
+        self._views.clear()
 
     def edge(self, triple_id: str) -> Edge | None:
         return self.state.edge(triple_id)
 
     def edges(self) -> Iterator[Edge]:
         return self.state.iter_edges()
+
+    def sentences(self) -> Iterator[tuple[str, tuple[str, ...]]]:
+        """(document id, its sentences in order) for each document that kept its sentences, by id."""
+        docs = self.state.docs
+        return ((doc_id, docs[doc_id].sentences) for doc_id in sorted(docs) if docs[doc_id].sentences)
+
+    def document_name(self, doc_id: str) -> str:
+        """The first (sorted) name of document `doc_id`: its path or JSONL id; "" when the graph has no such one."""
+        record = self.state.docs.get(doc_id)
+        return min(record.names) if record is not None and record.names else ""
 
     def stats(self) -> dict:
         """{"nodes", "edges", "documents", "relations": {name: count}}."""
@@ -121,6 +171,7 @@ class GraphStore:
         if not ops:
             return changes
         self._broken = True  # until the batch is on disk, memory is ahead of the files
+        self._forget()
         for op in ops:
             self.state.apply(op, changes)
         self._append([encode_op(op) for op in ops])
@@ -166,6 +217,18 @@ class GraphStore:
         for f in self.path.iterdir():
             if f.name not in keep and (f.name.endswith(".tmp") or f.name.startswith(("snapshot-", "log-"))):
                 f.unlink(missing_ok=True)
+
+
+def _rank_key(state: GraphState, rid: str) -> tuple[float, str, str]:
+    """(-confidence, relation, id) of shown edge `rid`, the order of `GraphState.neighbours`, read off its record
+    without building an Edge (a merged edge, whose supports are those of its raw edges together, is built)."""
+    if rid in state.alias.groups:
+        edge = state.edge(rid)
+        return -edge.confidence, edge.relation, rid
+    record = state.edges[rid]
+    supports = record.supports
+    confidence = supports[0].confidence if len(supports) == 1 else max((s.confidence for s in supports), default=0.0)
+    return -confidence, record.relation, rid
 
 
 def _initialise(path: Path) -> None:

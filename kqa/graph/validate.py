@@ -26,11 +26,13 @@ from pathlib import Path
 import networkx as nx
 
 from kqa.errors import InputError
-from kqa.graph.builder import UpdateResult, open_graph, retract_stale_inferences
 from kqa.graph.config import ValidationConfig
 from kqa.graph.corpus import Skipped
+from kqa.graph.indexes import BESIDE, IndexSync, keep_in_step
+from kqa.graph.inference import retract_stale_inferences
 from kqa.graph.model import ACTIVE, QUARANTINED, Edge, SetStatus, quarantined
 from kqa.graph.store import GraphStore
+from kqa.graph.update import UpdateResult, open_graph
 
 REASONS = ("self-loop", "contradiction", "isa-cycle", "pronoun", "number", "stop-word", "fragment",
            "low-confidence", "low-support")
@@ -87,10 +89,11 @@ class ValidationReport:
 
 
 def validate_graph(graph: str | Path | GraphStore, config: ValidationConfig = ValidationConfig(),
-                   quarantine: bool = False) -> ValidationReport:
+                   quarantine: bool = False, *, index: IndexSync | None = BESIDE) -> ValidationReport:
     """Check every active edge; with `quarantine`, set the status of flagged edges to "quarantined:<reason>".
 
-    `graph`: a folder, or a GraphStore open for writing (left open), as for every function of this kind."""
+    `graph`: a folder, or a GraphStore open for writing (left open), as for every function of this kind. `index`:
+    keeps the indexes beside the graph in step with what quarantine removed (kqa.graph.indexes)."""
     start = time.perf_counter()
     with open_graph(graph) as store:
         edges = [e for e in store.edges()]
@@ -109,6 +112,7 @@ def validate_graph(graph: str | Path | GraphStore, config: ValidationConfig = Va
             report.quarantined = True
         elif quarantine:
             report.quarantined = True
+    keep_in_step(graph, index, report.added, report.removed)
     report.seconds = time.perf_counter() - start
     return report
 
@@ -215,9 +219,10 @@ def _report(active: list[Edge], reasons: dict[str, str], config: ValidationConfi
                             examples=examples)
 
 
-def restore(graph: str | Path | GraphStore, ids: list[str] | None = None, reason: str | None = None
-            ) -> UpdateResult:
-    """Make quarantined edges active again: the given ids, or every edge quarantined for `reason` ("all": any)."""
+def restore(graph: str | Path | GraphStore, ids: list[str] | None = None, reason: str | None = None, *,
+            index: IndexSync | None = BESIDE) -> UpdateResult:
+    """Make quarantined edges active again: the given ids, or every edge quarantined for `reason` ("all": any).
+    `index`: as validate_graph's."""
     if not ids and not reason:
         raise InputError("restore needs edge ids or a reason; reasons are 'all' or one of " + ", ".join(REASONS))
     if reason and reason != "all" and reason not in REASONS:
@@ -230,5 +235,6 @@ def restore(graph: str | Path | GraphStore, ids: list[str] | None = None, reason
         store.commit([SetStatus(tid, ACTIVE) for tid in sorted(chosen)])
         counts = store.state.counts()
     missing = tuple(Skipped(t, "no quarantined edge with this id") for t in sorted(wanted - set(chosen)))
+    keep_in_step(graph, index, tuple(sorted(chosen)), ())
     return UpdateResult(skipped=missing, added=tuple(sorted(chosen)), seconds=time.perf_counter() - start,
                         counts=counts, details={"restored": len(chosen)})

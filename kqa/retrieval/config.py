@@ -20,6 +20,13 @@ class RetrievalConfig(BaseModel):
                               "definitions) as one more fact.")
     definition_score: float = Field(0.35, ge=0, description="Graph score of a definition: below question-choice "
                                     "edges (1.0) and 2-hop paths (0.6), above other edges of the choice (0.3).")
+    sentences: bool = Field(False, description="Also give each choice corpus sentences beside its facts, each with "
+                            "its document and sentence as provenance: the sentences behind its graph-path edges and, "
+                            "with `dense_k` > 0, the nearest ones to question + choice in the sentence index "
+                            "(kqa index build --sentences), scored as facts are (`mix`). Needs a graph built by a "
+                            "kqa that keeps sentences.")
+    sentence_k: int = Field(3, gt=0, description="Sentences kept per answer choice (with `sentences`), beside its "
+                            "`top_k` facts.")
     question_concept: bool = Field(True, description="Link the question's given concept (CSQA `question_concept`) "
                                    "as well as the concepts found in its text.")
     linking: LinkingConfig = LinkingConfig()

@@ -4,8 +4,12 @@ On disk, beside the graph:  <graph>/index/index.faiss, manifest.json, tombstones
 The manifest names the faiss version, factory string, embedder, dimension, vector count, the checksum of the edge
 set it was built from and the SHA-256 of index.faiss; an index that does not match its graph or embedder, or whose
 files are damaged, is refused rather than silently used.
+The factory is the config's, but a 'Flat' index of `hnsw_min_facts` facts or more is built as HNSW (exact search
+grows with the graph: tens of ms per question on ConceptNet).
 Updates are incremental: added edges are embedded and added, removed ones deleted (`remove_ids`), or, for HNSW,
 which cannot delete, tombstoned and filtered out of results until the next full build.
+The corpus sentences (retrieval.sentences) are a second index of the same kind at <graph>/index/sentences/, whose
+ids are sentence ids (kqa/retrieval/sentences.py).
 """
 
 from __future__ import annotations
@@ -29,16 +33,25 @@ from kqa.userinput import NotJSON, parse_json, path_kind
 logger = logging.getLogger(__name__)
 
 INDEX_DIR = "index"
+SENTENCE_DIR = "index/sentences"  # the sentence index (retrieval.sentences): the same files, ids of sentences
+HNSW_FACTORY = "HNSW32,Flat"  # what a big 'Flat' index is built as (IndexConfig.hnsw_min_facts)
 
 
 class IndexConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    factory: str = Field("Flat", description="FAISS index_factory string: 'Flat', 'HNSW32,Flat', 'IVF256,Flat', ...")
+    factory: str = Field("Flat", description="FAISS index_factory string: 'Flat', 'HNSW32,Flat', 'IVF256,Flat', ... "
+                         "'Flat' (exact) turns into HNSW from `hnsw_min_facts` facts on.")
     embedder: str = Field("minilm-l6", description="sentence-transformers model: short name, local path or hub id.")
     batch_size: int = Field(256, gt=0, description="Sentences per encode call while building.")
     nprobe: int = Field(16, gt=0, description="IVF lists visited per search (IVF factories only).")
     ef_search: int = Field(64, gt=0, description="HNSW search breadth (HNSW factories only).")
+    hnsw_min_facts: int | None = Field(
+        50_000, gt=0, description="With `factory` 'Flat', an index of at least this many facts is built as "
+        f"{HNSW_FACTORY!r} (faiss IndexHNSWFlat): exact search costs ~0.14 ms per 1,000 facts and question (5 "
+        "queries, 2 cores), ~65 ms on ConceptNet 4's ~470k facts; HNSW ~1 ms, approximate (see `ef_search`). "
+        "Smaller indexes stay exact; null keeps 'Flat' at every size. Decided when the index is built: loading "
+        "follows the `factory` its manifest records, so indexes built before load as they were.")
 
     @field_validator("factory")
     @classmethod
@@ -46,6 +59,12 @@ class IndexConfig(BaseModel):
         if not value.split(",")[0].startswith(("Flat", "HNSW", "IVF")):
             raise ValueError("must start with Flat, HNSW<M> or IVF<nlist> (e.g. 'Flat', 'HNSW32,Flat', 'IVF256,Flat')")
         return value
+
+    def factory_for(self, count: int) -> str:
+        """The factory an index of `count` facts is built with: `factory`, or HNSW for a big 'Flat' one."""
+        if self.factory == "Flat" and self.hnsw_min_facts is not None and count >= self.hnsw_min_facts:
+            return HNSW_FACTORY
+        return self.factory
 
 
 @checked_dataclass(frozen=True)  # a dataclass still (asdict, replace), its fields validated
@@ -137,19 +156,20 @@ class FactIndex:
 
         vectors = embedder.encode(texts, progress=progress)  # (N, dim)
         dim = embedder.dimension
+        factory = config.factory_for(len(ids))
         try:
-            inner = faiss.index_factory(dim, config.factory, faiss.METRIC_INNER_PRODUCT)
+            inner = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as exc:
-            raise ConfigError(f"`index.factory` {config.factory!r} is not a valid FAISS factory string: {exc}") from None
-        index = faiss.IndexIDMap(inner) if _is_hnsw(config.factory) else faiss.IndexIDMap2(inner)
+            raise ConfigError(f"`index.factory` {factory!r} is not a valid FAISS factory string: {exc}") from None
+        index = faiss.IndexIDMap(inner) if _is_hnsw(factory) else faiss.IndexIDMap2(inner)
         if not index.is_trained:
             if len(vectors) < 39 * getattr(inner, "nlist", 1):
-                logger.warning("IVF training on %d vectors for %s: fewer than 39 per list", len(vectors), config.factory)
+                logger.warning("IVF training on %d vectors for %s: fewer than 39 per list", len(vectors), factory)
             index.train(vectors)
         index.add_with_ids(vectors, np.array([to_int64(i) for i in ids], dtype=np.int64))
-        manifest = IndexManifest(faiss.__version__, config.factory, embedder.name, int(dim), int(index.ntotal),
+        manifest = IndexManifest(faiss.__version__, factory, embedder.name, int(dim), int(index.ntotal),
                                  edge_set_checksum(ids))  # index_sha256: known once `save` has written the file
-        return cls(index, manifest, set(), config)
+        return cls(index, manifest, set(), config.model_copy(update={"factory": factory}))
 
     def update(self, added_ids: Sequence[str], added_texts: Sequence[str], removed: Sequence[str],
                embedder: Embedder, graph_checksum: str) -> None:
@@ -162,10 +182,23 @@ class FactIndex:
                 self.index.remove_ids(removed_ints)
         if added_ids:
             ints = [to_int64(i) for i in added_ids]
-            self.tombstones.difference_update(ints)  # re-added after a removal: alive again
-            self.index.add_with_ids(embedder.encode(added_texts), np.array(ints, dtype=np.int64))
+            # re-added after a removal: an HNSW index still holds its vector (the same id, the same text): alive again
+            revived = self.tombstones.intersection(ints)
+            self.tombstones.difference_update(revived)
+            fresh = [(i, text) for i, text in zip(ints, added_texts) if i not in revived]
+            if fresh:
+                vectors = embedder.encode([text for _, text in fresh])  # (N, dim)
+                self.index.add_with_ids(vectors, np.array([i for i, _ in fresh], dtype=np.int64))
         count = self.index.ntotal - len(self.tombstones)
         self.manifest = replace(self.manifest, count=count, graph_checksum=graph_checksum)
+
+    def held(self, ids: Iterable[str]) -> list[str]:
+        """Those of `ids` the index holds (alive): a removed graph edge that was never retrievable (a negation) was
+        never indexed, and must neither be deleted nor counted."""
+        import faiss
+
+        alive = set(faiss.vector_to_array(self.index.id_map).tolist()) - self.tombstones
+        return [i for i in ids if to_int64(i) in alive]
 
     # ---- searching ---------------------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
@@ -189,102 +222,105 @@ class FactIndex:
             inner.hnsw.efSearch = self.config.ef_search
 
     # ---- disk --------------------------------------------------------------------------------------------------
-    def save(self, graph_dir: str | Path) -> Path:
-        """Write the three files; the manifest, written last, records index.faiss's SHA-256 and vouches for both."""
+    def save(self, graph_dir: str | Path, folder: str = INDEX_DIR) -> Path:
+        """Write the three files to GRAPH/`folder`; the manifest, written last, records index.faiss's SHA-256 and
+        vouches for both."""
         import faiss
 
-        folder = Path(graph_dir) / INDEX_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / (FAISS_FILE + ".tmp")
+        where = Path(graph_dir) / folder
+        where.mkdir(parents=True, exist_ok=True)
+        tmp = where / (FAISS_FILE + ".tmp")
         faiss.write_index(self.index, str(tmp))
         _fsync_file(tmp)
         digest = _sha256(tmp)
-        os.replace(tmp, folder / FAISS_FILE)
-        _write_json(folder / TOMBSTONES, sorted(self.tombstones))
+        os.replace(tmp, where / FAISS_FILE)
+        write_json(where / TOMBSTONES, sorted(self.tombstones))
         self.manifest = replace(self.manifest, index_sha256=digest)
-        _write_json(folder / MANIFEST, asdict(self.manifest))  # last: it vouches for the files above
-        return folder
+        write_json(where / MANIFEST, asdict(self.manifest))  # last: it vouches for the files above
+        return where
 
     @classmethod
-    def load(cls, graph_dir: str | Path, config: IndexConfig, *, embedder: str, graph_checksum: str) -> FactIndex:
-        """Load and check the index beside a graph; refuse one built for another graph or embedder, or damaged."""
+    def load(cls, graph_dir: str | Path, config: IndexConfig, *, embedder: str, graph_checksum: str | None,
+             folder: str = INDEX_DIR) -> FactIndex:
+        """Load and check the index at GRAPH/`folder`; refuse one built for another graph or embedder, or damaged.
+        `graph_checksum` None: the caller checks the item set itself (an update, see `held`)."""
         import faiss
 
-        folder = Path(graph_dir) / INDEX_DIR
-        manifest = read_manifest(graph_dir)
+        fix = _rebuild(graph_dir, folder)
+        manifest = read_manifest(graph_dir, folder)
+        where = Path(graph_dir) / folder
         if manifest.embedder != embedder:
-            raise StoreError(f"{folder}: the index was built with embedder {manifest.embedder!r} but the pipeline "
-                             f"uses {embedder!r}. {_rebuild(graph_dir)}")
-        if manifest.graph_checksum != graph_checksum:
-            raise StoreError(f"{folder}: the index is out of date with the graph (edge checksum "
-                             f"{manifest.graph_checksum[:12]} != {graph_checksum[:12]}). {_rebuild(graph_dir)}")
-        tombstones = read_tombstones(graph_dir)
-        _check_faiss_file(folder / FAISS_FILE, manifest.index_sha256, graph_dir)
+            raise StoreError(f"{where}: the index was built with embedder {manifest.embedder!r} but the pipeline "
+                             f"uses {embedder!r}. {fix}")
+        if graph_checksum is not None and manifest.graph_checksum != graph_checksum:
+            raise StoreError(f"{where}: the index is out of date with the graph ({_items(folder)} checksum "
+                             f"{manifest.graph_checksum[:12]} != {graph_checksum[:12]}). {fix}")
+        tombstones = read_tombstones(graph_dir, folder)
+        _check_faiss_file(where / FAISS_FILE, manifest.index_sha256, fix)
         try:
-            index = faiss.read_index(str(folder / FAISS_FILE))
+            index = faiss.read_index(str(where / FAISS_FILE))
         except RuntimeError as exc:
-            raise StoreError(f"{folder / FAISS_FILE}: not a readable FAISS index ({exc}). {_rebuild(graph_dir)}"
-                             ) from None
+            raise StoreError(f"{where / FAISS_FILE}: not a readable FAISS index ({exc}). {fix}") from None
         if index.ntotal - len(tombstones) != manifest.count or index.d != manifest.dimension:
-            raise StoreError(f"{folder}: index.faiss holds {index.ntotal - len(tombstones)} vectors of dimension "
-                             f"{index.d}, the manifest says {manifest.count} of {manifest.dimension}. "
-                             f"{_rebuild(graph_dir)}")
+            raise StoreError(f"{where}: index.faiss holds {index.ntotal - len(tombstones)} vectors of dimension "
+                             f"{index.d}, the manifest says {manifest.count} of {manifest.dimension}. {fix}")
         config = config.model_copy(update={"factory": manifest.factory, "embedder": manifest.embedder})
         return cls(index, manifest, tombstones, config)
 
 
-def read_manifest(graph_dir: str | Path) -> IndexManifest:
-    """The checked manifest.json of the index beside a graph; a StoreError naming the file when there is none or
+def read_manifest(graph_dir: str | Path, folder: str = INDEX_DIR) -> IndexManifest:
+    """The checked manifest.json of the index at GRAPH/`folder`; a StoreError naming the file when there is none or
     it is not one kqa wrote."""
-    path = Path(graph_dir) / INDEX_DIR / MANIFEST
+    path = Path(graph_dir) / folder / MANIFEST
+    fix = _rebuild(graph_dir, folder)
     if path_kind(path)[0] == "missing":
-        raise StoreError(f"no fact index at {path.parent}. Build it: kqa index build --graph {graph_dir}")
-    value = _read_json(path, graph_dir)
+        what = "sentence" if folder == SENTENCE_DIR else "fact"
+        raise StoreError(f"no {what} index at {path.parent}. Build it: {fix.removeprefix('Rebuild it: ')}")
+    value = _read_json(path, fix)
     try:
         return _MANIFEST.validate_python(value)
     except ValidationError as exc:
-        raise StoreError(f"{path}: not a kqa index manifest: {_problems(exc)}. {_rebuild(graph_dir)}") from None
+        raise StoreError(f"{path}: not a kqa index manifest: {_problems(exc)}. {fix}") from None
 
 
-def read_tombstones(graph_dir: str | Path) -> set[int]:
-    """The FAISS ids of deleted edges an HNSW index still holds (tombstones.json: a list of int64)."""
-    path = Path(graph_dir) / INDEX_DIR / TOMBSTONES
-    value = _read_json(path, graph_dir)
+def read_tombstones(graph_dir: str | Path, folder: str = INDEX_DIR) -> set[int]:
+    """The FAISS ids of deleted items an HNSW index still holds (tombstones.json: a list of int64)."""
+    path = Path(graph_dir) / folder / TOMBSTONES
+    fix = _rebuild(graph_dir, folder)
+    value = _read_json(path, fix)
     try:
         return set(_TOMBSTONES.validate_python(value))
     except ValidationError as exc:
-        raise StoreError(f"{path}: must be a list of int64 FAISS ids: {_problems(exc)}. {_rebuild(graph_dir)}"
-                         ) from None
+        raise StoreError(f"{path}: must be a list of int64 FAISS ids: {_problems(exc)}. {fix}") from None
 
 
-def _check_faiss_file(path: Path, sha256: str | None, graph_dir: str | Path) -> None:
+def _check_faiss_file(path: Path, sha256: str | None, fix: str) -> None:
     """index.faiss is there and, when the manifest records its SHA-256, holds the bytes the manifest vouches for."""
     if path_kind(path)[0] != "file":
-        raise StoreError(f"{path} is missing. {_rebuild(graph_dir)}")
+        raise StoreError(f"{path} is missing. {fix}")
     if sha256 is None:
         logger.debug("%s: its manifest predates index_sha256; read without checking its bytes", path)
         return
     digest = _sha256(path)
     if digest != sha256:
         raise StoreError(f"{path}: SHA-256 {digest[:12]}... differs from the manifest's `index_sha256` "
-                         f"{sha256[:12]}...: the file is damaged or was replaced. {_rebuild(graph_dir)}")
+                         f"{sha256[:12]}...: the file is damaged or was replaced. {fix}")
 
 
-def _read_json(path: Path, graph_dir: str | Path) -> object:
+def _read_json(path: Path, fix: str) -> object:
     """The JSON value of one index file; a file Python cannot read as JSON is a StoreError naming it."""
     kind, reason = path_kind(path)
     if kind == "unusable":
         raise StoreError(f"index folder {brief(str(path.parent))} cannot be opened: {reason}.")
     if kind != "file":
-        raise StoreError(f"{path} is {'a folder' if kind == 'folder' else 'missing'}. {_rebuild(graph_dir)}")
+        raise StoreError(f"{path} is {'a folder' if kind == 'folder' else 'missing'}. {fix}")
     raw = path.read_bytes()
     try:
         return parse_json(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise StoreError(f"{path}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}). "
-                         f"{_rebuild(graph_dir)}") from None
+        raise StoreError(f"{path}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}). {fix}") from None
     except NotJSON as exc:
-        raise StoreError(f"{path}: {exc}. {_rebuild(graph_dir)}") from None
+        raise StoreError(f"{path}: {exc}. {fix}") from None
 
 
 def _problems(exc: ValidationError) -> str:
@@ -294,15 +330,20 @@ def _problems(exc: ValidationError) -> str:
                      for e in exc.errors())
 
 
-def _rebuild(graph_dir: str | Path) -> str:
-    return f"Rebuild it: kqa index build --graph {graph_dir}"
+def _items(folder: str) -> str:
+    return "sentence" if folder == SENTENCE_DIR else "edge"
+
+
+def _rebuild(graph_dir: str | Path, folder: str = INDEX_DIR) -> str:
+    return f"Rebuild it: kqa index build --graph {graph_dir}" + (" --sentences" if folder == SENTENCE_DIR else "")
 
 
 def _is_hnsw(factory: str) -> bool:
     return factory.startswith("HNSW")
 
 
-def _write_json(path: Path, obj) -> None:
+def write_json(path: Path, obj) -> None:
+    """Write `obj` as JSON through a temp file, fsynced and renamed into place."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
     _fsync_file(tmp)

@@ -13,7 +13,9 @@ from kqa.retrieval.facts import is_retrievable
 
 
 class GraphView(Protocol):
-    def neighbours(self, name: str) -> list[Edge]: ...
+    def neighbours(self, name: str, limit: int | None = None) -> list[Edge]:
+        """Edges incident to `name`, most confident first; the first `limit` when given."""
+        ...
 
 
 class PathConfig(BaseModel):
@@ -44,10 +46,25 @@ class PathFinder:
         self.config = config
 
     def run(self, question_concepts: Sequence[str], choice_concepts: Sequence[str]) -> list[ScoredEdge]:
+        return self.run_choices(question_concepts, [choice_concepts])[0]
+
+    def run_choices(self, question_concepts: Sequence[str],
+                    choices: Sequence[Sequence[str]]) -> list[list[ScoredEdge]]:
+        """`run` for each choice of one question, reading each concept's edges once rather than once per choice."""
+        read: dict[str, dict[str, list[Edge]]] = {}
+
+        def adjacent(concept: str) -> dict[str, list[Edge]]:
+            if concept not in read:
+                read[concept] = self._adjacent(concept)
+            return read[concept]
+
+        q_adj = {q: adjacent(q) for q in question_concepts}
+        return [self._score(q_adj, [(c, adjacent(c)) for c in concepts]) for concepts in choices]
+
+    def _score(self, q_adj: dict[str, dict[str, list[Edge]]],
+               choice_adj: list[tuple[str, dict[str, list[Edge]]]]) -> list[ScoredEdge]:
         best: dict[str, ScoredEdge] = {}
-        q_adj = {q: self._adjacent(q) for q in question_concepts}
-        for c in choice_concepts:
-            c_adj = self._adjacent(c)
+        for c, c_adj in choice_adj:
             for edge in (e for edges in c_adj.values() for e in edges):
                 self._keep(best, edge, self.config.choice_weight, "choice")
             for q, adj in q_adj.items():
@@ -61,7 +78,7 @@ class PathFinder:
     def _adjacent(self, concept: str) -> dict[str, list[Edge]]:
         """Neighbour concept -> the retrievable edges joining it to `concept`."""
         out: dict[str, list[Edge]] = {}
-        for edge in self.graph.neighbours(concept)[: self.config.max_neighbours]:
+        for edge in self.graph.neighbours(concept, limit=self.config.max_neighbours):
             if is_retrievable(edge):
                 other = edge.tail if edge.head == concept else edge.head
                 out.setdefault(other, []).append(edge)

@@ -1,18 +1,24 @@
-"""FactRetriever: per (question, choice), the top-k facts from graph paths and dense search, fused and ranked."""
+"""FactRetriever: per (question, choice), the top-k facts from graph paths and dense search, fused and ranked, and
+(with `retrieval.sentences`) the choice's best corpus sentences beside them, on the same scale."""
 
 from __future__ import annotations
 
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kqa.graph.store import GraphStore
 from kqa.retrieval.config import RetrievalConfig
 from kqa.retrieval.facts import definition_fact, edge_fact, retrievable
 from kqa.retrieval.index import Embedder, FactIndex, edge_set_checksum
 from kqa.retrieval.linking import ConceptLinker
-from kqa.retrieval.paths import PathFinder
+from kqa.retrieval.paths import PathFinder, ScoredEdge
+from kqa.retrieval.sentences import SentenceSearch
 from kqa.types import Evidence, Fact, Question
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -21,13 +27,14 @@ class FactRetriever:
     """Link a question and its choices to the graph, then fuse graph-path facts with dense-search facts."""
 
     def __init__(self, store: GraphStore, linker: ConceptLinker, index: FactIndex | None, embedder: Embedder | None,
-                 config: RetrievalConfig = RetrievalConfig()):
+                 config: RetrievalConfig = RetrievalConfig(), sentences: SentenceSearch | None = None):
         self.store = store
         self.linker = linker
         self.paths = PathFinder(store, config.paths)
         self.index = index
         self.embedder = embedder
         self.config = config
+        self._sentences = sentences  # with config.sentences and none given: opened from the store when first needed
 
     @classmethod
     def from_graph(cls, graph: str | Path, spacy_model: str, config: RetrievalConfig = RetrievalConfig()) -> FactRetriever:
@@ -41,31 +48,61 @@ class FactRetriever:
             embedder = Embedder(config.index.embedder, config.index.batch_size)
             index = FactIndex.load(graph, config.index, embedder=config.index.embedder,
                                    graph_checksum=edge_set_checksum(ids))
+        sentences = SentenceSearch.open(store, config) if config.sentences else None
         # merged names (kqa graph resolve) link too, and resolve to their canonical concept in `run`
         vocabulary = store.vocabulary() | frozenset(store.aliases())
         linker = ConceptLinker(vocabulary, load_spacy(spacy_model), config.linking)
-        return cls(store, linker, index, embedder, config)
+        return cls(store, linker, index, embedder, config, sentences)
+
+    @property
+    def sentences(self) -> SentenceSearch | None:
+        """The corpus sentences searched beside the facts; None unless `config.sentences`."""
+        if self._sentences is None and self.config.sentences:
+            self._sentences = SentenceSearch.open(self.store, self.config)
+        return self._sentences
 
     def run(self, question: Question) -> Evidence:
         linking = self.linker.run(question)
         resolve = self.store.resolve
         given = self.linker.link_text(question.concept) if question.concept and self.config.question_concept else ()
         q_names = list(dict.fromkeys(resolve(c.name) for c in (*given, *linking.question)))
-        dense = self._dense(question)
-        per_choice = []
-        for i, concepts in enumerate(linking.choices):
-            names = list(dict.fromkeys(resolve(c.name) for c in concepts))
-            graph = {s.edge.id: (s.score, s.kind) for s in self.paths.run(q_names, names)}
-            facts = self._fuse(dict(list(graph.items())[: self.config.graph_k]), dense[i])
-            per_choice.append(self._with_definition(facts, names))
-        return Evidence(question.id, tuple(per_choice), tuple(q_names),
-                        tuple(tuple(dict.fromkeys(resolve(c.name) for c in cs)) for cs in linking.choices))
+        queries = self._queries(question)
+        dense = self._dense(queries, len(question.choices))
+        near = self._near(queries, len(question.choices))
+        choice_names = [list(dict.fromkeys(resolve(c.name) for c in concepts)) for concepts in linking.choices]
+        found = self.paths.run_choices(q_names, choice_names)
+        per_choice = [self._choice(names, edges[: self.config.graph_k], hits, close)
+                      for names, edges, hits, close in zip(choice_names, found, dense, near)]
+        return Evidence(question.id, tuple(per_choice), tuple(q_names), tuple(map(tuple, choice_names)))
 
-    def _dense(self, question: Question) -> list[dict[str, float]]:
-        if self.index is None or not self.config.dense_k:
-            return [{} for _ in question.choices]
-        queries = self.embedder.encode([f"{question.stem} {c.text}" for c in question.choices])  # (C, dim)
+    def _choice(self, names: list[str], edges: list[ScoredEdge], hits: dict[str, float],
+                close: list[tuple[str, float]]) -> tuple[Fact, ...]:
+        """One choice's facts (its graph edges fused with its dense hits, and its definition) and, with
+        `config.sentences`, its sentences, ranked together by score: one scale for both."""
+        facts = self._with_definition(self._fuse({s.edge.id: (s.score, s.kind) for s in edges}, hits), names)
+        if self.sentences is None:
+            return facts
+        return tuple(sorted((*facts, *self.sentences.run(edges, close)), key=lambda f: -f.score))  # stable
+
+    def _queries(self, question: Question) -> np.ndarray | None:
+        """(C, dim) embeddings of "question choice", one encode call for the fact and the sentence index; None when
+        neither is searched."""
+        sentences = self.sentences
+        searched = self.index is not None or (sentences is not None and sentences.index is not None)
+        if not self.config.dense_k or not searched:
+            return None
+        return self.embedder.encode([f"{question.stem} {c.text}" for c in question.choices])  # (C, dim)
+
+    def _dense(self, queries: np.ndarray | None, choices: int) -> list[dict[str, float]]:
+        if queries is None or self.index is None:
+            return [{} for _ in range(choices)]
         return [dict(hits) for hits in self.index.search(queries, self.config.dense_k)]
+
+    def _near(self, queries: np.ndarray | None, choices: int) -> list[list[tuple[str, float]]]:
+        """Per choice, the sentence index's nearest (sentence id, cosine); empty lists without sentence search."""
+        if queries is None or self.sentences is None:
+            return [[] for _ in range(choices)]
+        return self.sentences.search(queries)
 
     def _with_definition(self, facts: tuple[Fact, ...], names: list[str]) -> tuple[Fact, ...]:
         """Insert the first choice concept's definition at its rank (`definition_score`) among the choice's facts."""

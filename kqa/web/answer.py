@@ -14,7 +14,10 @@ from kqa.data import question_from_text
 from kqa.errors import InputError, KQAError
 from kqa.graph.draw import evidence_png
 from kqa.pipeline import KQAPipeline
-from kqa.retrieval.index import INDEX_DIR
+from kqa.retrieval.facts import retrievable
+from kqa.retrieval.index import INDEX_DIR, FactIndex, edge_set_checksum
+from kqa.retrieval.linking import ConceptLinker
+from kqa.retrieval.retriever import FactRetriever
 from kqa.types import Question
 from kqa.web.config import WebConfig
 from kqa.web.explain import Explainer
@@ -36,7 +39,7 @@ class Answerer:
         self._model = threading.Lock()  # torch on a few cores: one question at a time is fastest and safe
         self._count = threading.Lock()
         self._waiting = 0
-        store = pipeline.retriever.store if pipeline.retriever else None
+        store = pipeline.graph
         self._loaded = (id(store), _index_mark(store.path)) if store else None
         self._failed: tuple | None = None
         self.note = ""  # why answers use an older graph than the one on disk
@@ -115,11 +118,6 @@ def png_data_url(png: bytes) -> str:
 
 def _retriever_on(old, store):
     """The same retriever (spaCy pipeline and embedder reused) over a newly opened store and its checked index."""
-    from kqa.retrieval.facts import retrievable
-    from kqa.retrieval.index import FactIndex, edge_set_checksum
-    from kqa.retrieval.linking import ConceptLinker
-    from kqa.retrieval.retriever import FactRetriever
-
     config = old.config
     index = None
     if config.dense_k:

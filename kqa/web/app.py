@@ -56,10 +56,8 @@ def create_app(pipeline: KQAPipeline, config: WebConfig | None = None):
     from fastapi.staticfiles import StaticFiles
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    warm_up = getattr(pipeline.reader, "warm_up", None)
-    if warm_up is not None:
-        warm_up()
-    watch = GraphWatch(pipeline.retriever.store.path, pipeline.retriever.store) if pipeline.retriever else None
+    pipeline.reader.warm_up()
+    watch = GraphWatch(pipeline.graph.path, pipeline.graph) if pipeline.graph is not None else None
     answerer = Answerer(pipeline, config, watch)
     browser = GraphBrowser(watch, config) if watch else None
     app = fastapi.FastAPI(title="kqa", docs_url=None, redoc_url=None, openapi_url=None)
@@ -135,10 +133,9 @@ AskRequest = _ask_request()
 
 
 def _info(pipeline: KQAPipeline, config: WebConfig) -> dict:
-    scorer = getattr(pipeline.reader, "config", None)
+    graph = pipeline.graph
     return {"model": pipeline.model_name, "pipeline": pipeline.config.name,
-            "graph": str(pipeline.retriever.store.path) if pipeline.retriever else None,
-            "reads_facts": hasattr(pipeline.reader, "explain") or bool(getattr(scorer, "use_facts", False)),
+            "graph": str(graph.path) if graph is not None else None, "reads_facts": pipeline.reader.uses_facts,
             "limits": {"question": config.max_question_chars, "choice": config.max_choice_chars,
                        "choices": config.max_choices, "concept": config.max_concept_chars}}
 

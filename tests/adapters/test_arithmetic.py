@@ -51,7 +51,7 @@ def test_weighted_lora_is_the_exact_weighted_sum_of_updates(tiny_bert_dir, tmp_p
 
     def merged_query(folder):  # the first layer's query weight with the LoRA update merged in
         model, _ = load_model(folder)
-        model.merge_lora()
+        model.merge_into_backbone()
         return model.backbone.encoder.layer[0].attention.self.query.weight.detach()
 
     plain = build_model(tiny_config(tiny_bert_dir))[0].backbone.encoder.layer[0].attention.self.query.weight

@@ -10,7 +10,8 @@ import pytest
 from kqa.adapters.config import TrainConfig
 from kqa.coreset import CoresetSelector, nearest_unique
 from kqa.errors import ConfigError, InputError
-from kqa.train import Trainer, _override
+from kqa.overrides import override
+from kqa.train import Trainer
 from tests.test_adapter_model import FakeRetriever, make_question, tiny_config
 
 CENTRES = np.array([[10.0, 0.0], [0.0, 10.0], [-10.0, -10.0]], dtype=np.float32)
@@ -45,7 +46,7 @@ def test_share_outside_zero_one_is_refused():
     with pytest.raises(InputError, match=r"--coreset must be in \(0, 1\], got 0"):
         CoresetSelector(0)
     with pytest.raises(ConfigError, match=r"--coreset: `coreset`: Input should be less than or equal to 1"):
-        _override(TrainConfig(), coreset=1.5)
+        override(TrainConfig(), coreset=1.5)  # what `kqa train --coreset 1.5` does to the train section
 
 
 def test_training_on_half_the_train_split(tiny_bert_dir, tmp_path):

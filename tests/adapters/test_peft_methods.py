@@ -9,8 +9,8 @@ import torch
 
 from kqa.adapters.config import METHODS, PEFT_METHODS, IA3Settings, TrainConfig
 from kqa.adapters.encoding import pad_id
-from kqa.adapters.lora import make_optimizer
 from kqa.adapters.model import build_model, check_cache_allowed
+from kqa.adapters.optim import make_optimizer
 from kqa.adapters.peft_methods import check_applies, is_peft_key
 from kqa.adapters.saving import load_model, read_adapter, save_adapter
 from kqa.errors import ConfigError
@@ -117,7 +117,7 @@ def test_ia3_merge_keeps_the_outputs(tiny_bert_dir):
     perturb(model, 4)
     batch = batch_for(model, tokenizer)
     before = logits(model, batch)
-    model.merge_lora()
+    model.merge_into_backbone()
     assert not any(".ia3_" in k for k, _ in model.backbone.named_parameters())
     torch.testing.assert_close(logits(model, batch), before, atol=1e-5, rtol=1e-5)
 
@@ -149,7 +149,7 @@ def test_peft_methods_train_on_the_packaged_backbones(backbone, methods):
 
     from transformers import AutoTokenizer
 
-    from kqa.adapters.lora import load_backbone
+    from kqa.adapters.backbone import load_backbone
     from kqa.adapters.model import KnowledgeModel
     from kqa.models import resolve_model
 

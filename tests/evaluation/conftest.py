@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kqa.attribution import ReadFacts, explain
 from kqa.config import PipelineConfig
 from kqa.pipeline import KQAPipeline
 from kqa.types import Choice, Evidence, Fact, Question
@@ -25,9 +26,16 @@ class CountingReader:
     """Prefers the first choice a little (a position bias) and strongly any choice its facts mention."""
 
     name = "fake-reader"
+    uses_facts = True
 
     def __init__(self):
         self.scored: list[str] = []
+
+    def warm_up(self):
+        pass
+
+    def explain(self, question, evidence):
+        return explain(self, question, evidence, read_all)
 
     def run(self, questions, evidence=None):
         self.scored.extend(q.id for q in questions)
@@ -37,6 +45,11 @@ class CountingReader:
             out.append(tuple((2.0 if c.text in texts else 0.0) + (0.3 if i == 0 else 0.0) - 0.01 * i
                              for i, c in enumerate(q.choices)))
         return out
+
+
+def read_all(evidence: Evidence, chosen: int) -> ReadFacts:
+    """Every choice's score reads every fact (like the zero-shot scorer's shared prompt)."""
+    return ReadFacts(tuple(f for per in evidence.per_choice for f in per))
 
 
 class HintRetriever:

@@ -5,8 +5,8 @@ import pytest
 from kqa.config import PipelineConfig
 from kqa.errors import ConfigError
 from kqa.evaluation import Comparison, EvalSet, EvaluationConfig
-from kqa.evaluation.control import MatchedControlRetriever
 from kqa.pipeline import KQAPipeline
+from kqa.retrieval.control import MatchedControlRetriever
 from tests.evaluation.conftest import CountingReader, HintRetriever, fake_pipeline, questions
 
 QUIET = EvaluationConfig(progress=False, chunk=4, bootstrap=200)
@@ -29,12 +29,12 @@ def test_compare_runs_three_variants_and_the_control_matches_the_fact_count(tmp_
         assert all(f["origin"] == "control" for c in control["choices"] for f in c["evidence"])
         assert distinct_facts(without) == set()
     # the hint (even questions) makes "with" right there; the control's hints name other questions' answers
-    assert report.variants["with"]["accuracy"] > report.variants["control"]["accuracy"]
+    assert report.variants["with"].overall.accuracy > report.variants["control"].overall.accuracy
     pair = report.pairs[0]
-    assert (pair["a"], pair["b"]) == ("with", "control") and pair["a_only"] > 0
-    assert 0 <= pair["mcnemar_p"] <= 1 and pair["ci95"][0] <= pair["difference"] <= pair["ci95"][1]
-    helped = [f for f in report.flips if f["a_correct"]]
-    assert helped and all(any(t.startswith("hint:") for t in f["facts"]) for f in helped)
+    assert (pair.a, pair.b) == ("with", "control") and pair.a_only > 0
+    assert 0 <= pair.mcnemar_p <= 1 and pair.ci95[0] <= pair.difference <= pair.ci95[1]
+    helped = [f for f in report.flips if f.a_correct]
+    assert helped and all(any(t.startswith("hint:") for t in f.facts) for f in helped)
     flips = [json.loads(x) for x in (tmp_path / "cmp" / "flips.jsonl").read_text().splitlines()]
     assert {f["pair"] for f in flips} >= {"with - control"}
     text = (tmp_path / "cmp" / "report.md").read_text()
@@ -48,7 +48,7 @@ def test_compare_with_a_second_pipeline_adds_a_paired_row(tmp_path):
     report = Comparison(pipeline, tmp_path / "cmp", QUIET, other=other, other_name="plain").run(
         [EvalSet("set", tuple(questions(6)))])
     assert list(report.variants) == ["with", "without", "control", "plain"]
-    assert [(p["a"], p["b"]) for p in report.pairs][-1] == ("with", "plain")
+    assert [(p.a, p.b) for p in report.pairs][-1] == ("with", "plain")
 
 
 def test_compare_needs_a_retriever(tmp_path):

@@ -17,7 +17,7 @@ def test_two_worker_processes_write_the_same_bytes_as_one(tmp_path, tiny_yaml, t
     spec = PipelineSpec(load_config(tiny_yaml))
     Evaluator(spec, tmp_path / "one", QUIET, report=False).run([ten_questions])
     two = Evaluator(spec, tmp_path / "two", QUIET.model_copy(update={"workers": 2}), report=False).run([ten_questions])
-    assert two.answered == 10 and two.metrics["timing"]["workers"] == 2
+    assert two.answered == 10 and two.metrics.timing.workers == 2
     assert (tmp_path / "one" / "predictions.jsonl").read_bytes() == (tmp_path / "two" / "predictions.jsonl").read_bytes()
 
 
@@ -32,5 +32,5 @@ def test_ray_engine_on_a_local_instance_writes_the_same_bytes(tmp_path, tiny_yam
             [ten_questions])
     finally:
         ray.shutdown()
-    assert report.metrics["timing"]["engine"] == "ray" and report.answered == 10
+    assert report.metrics.timing.engine == "ray" and report.answered == 10
     assert (tmp_path / "one" / "predictions.jsonl").read_bytes() == (tmp_path / "ray" / "predictions.jsonl").read_bytes()

@@ -1,26 +1,30 @@
 import numpy as np
 import pytest
 
-from kqa.evaluation.compare import mcnemar_exact, paired_bootstrap
 from kqa.evaluation.metrics import (
     bootstrap_ci,
     by_concept,
     by_linked,
     gold_coverage,
+    mcnemar_exact,
+    paired_bootstrap,
     position_confusion,
     reliability,
     summarize,
 )
+from kqa.evaluation.records import EvalRecord
+from kqa.evaluation.results import ConceptAccuracy, LinkedAccuracy
+from kqa.types import ChoiceScore, Fact, Prediction
 
 
 def record(qid, gold, predicted, probs=(0.6, 0.3, 0.1), concept="c", linked=None, gold_origin=""):
     labels = "ABC"
-    choices = [{"label": lab, "score": 0.0, "probability": p,
-                "evidence": [{"text": f"{qid}{lab}", "origin": gold_origin, "score": 0.5}] if lab == gold and gold_origin else []}
-               for lab, p in zip(labels, probs)]
-    return {"id": qid, "source": "s", "gold": gold, "predicted": predicted,
-            "correct": None if gold is None else gold == predicted, "concept": concept, "linked_concepts": linked,
-            "choices": choices}
+    choices = tuple(ChoiceScore(lab, lab.lower(), 0.0, p,
+                                (Fact("h", "r", "t", f"{qid}{lab}", score=0.5, origin=gold_origin),)
+                                if lab == gold and gold_origin else ())
+                    for lab, p in zip(labels, probs))
+    return EvalRecord(Prediction(qid, predicted, choices, gold=gold), "s", concept,
+                      None if linked is None else tuple(linked))
 
 
 def test_bootstrap_ci_contains_the_estimate_and_is_seeded():
@@ -38,20 +42,20 @@ def test_ece_is_zero_for_a_perfectly_calibrated_toy_set_and_exact_otherwise():
     confidence = [0.8] * 10 + [0.3] * 10
     correct = [True] * 8 + [False] * 2 + [True] * 3 + [False] * 7
     result = reliability(confidence, correct, bins=10)
-    assert result["ece"] == pytest.approx(0.0, abs=1e-12)
-    assert [b["n"] for b in result["bins"]] == [0, 0, 0, 10, 0, 0, 0, 0, 10, 0]
+    assert result.ece == pytest.approx(0.0, abs=1e-12)
+    assert [b.n for b in result.bins] == [0, 0, 0, 10, 0, 0, 0, 0, 10, 0]
     overconfident = reliability([0.9] * 4, [True, False, True, False], bins=10)
-    assert overconfident["ece"] == pytest.approx(0.4)
-    assert reliability([1.0], [True])["bins"][-1]["n"] == 1  # confidence 1.0 falls in the last bin
+    assert overconfident.ece == pytest.approx(0.4)
+    assert reliability([1.0], [True]).bins[-1].n == 1  # confidence 1.0 falls in the last bin
 
 
 def test_position_confusion_counts_gold_against_predicted_positions():
     records = [record("1", "A", "A"), record("2", "B", "A"), record("3", "C", "A"), record("4", "B", "B"),
                record("5", None, "C")]
     pos = position_confusion(records)
-    assert pos["matrix"] == [[1, 0, 0], [1, 1, 0], [1, 0, 0]]
-    assert pos["predicted_share"] == [0.6, 0.2, 0.2]  # the gold-less record counts in predictions only
-    assert pos["gold_share"] == [0.25, 0.5, 0.25]
+    assert pos.matrix == ((1, 0, 0), (1, 1, 0), (1, 0, 0))
+    assert pos.predicted_share == (0.6, 0.2, 0.2)  # the gold-less record counts in predictions only
+    assert pos.gold_share == (0.25, 0.5, 0.25)
 
 
 def test_coverage_counts_graph_facts_on_the_gold_choice_only():
@@ -64,15 +68,15 @@ def test_coverage_counts_graph_facts_on_the_gold_choice_only():
 def test_per_concept_and_per_linked_concepts():
     records = [record("1", "A", "A", concept="fish", linked=["a"]), record("2", "A", "B", concept="fish", linked=[]),
                record("3", "A", "A", concept="dog", linked=["a", "b", "c", "d", "e", "f"])]
-    assert by_concept(records, top=1) == [{"concept": "fish", "n": 2, "accuracy": 0.5}]
-    assert by_linked(records) == [{"linked": "0", "n": 1, "accuracy": 0.0}, {"linked": "1", "n": 1, "accuracy": 1.0},
-                                  {"linked": "5+", "n": 1, "accuracy": 1.0}]
+    assert by_concept(records, top=1) == (ConceptAccuracy("fish", 2, 0.5),)
+    assert by_linked(records) == (LinkedAccuracy("0", 1, 0.0), LinkedAccuracy("1", 1, 1.0),
+                                  LinkedAccuracy("5+", 1, 1.0))
 
 
 def test_summarize_without_answer_keys_has_no_accuracy():
     metrics = summarize([record("1", None, "A"), record("2", None, "B")])
-    assert metrics["accuracy"] is None and metrics["labelled"] == 0 and metrics["n"] == 2
-    assert "calibration" not in metrics
+    assert metrics.accuracy is None and metrics.labelled == 0 and metrics.n == 2
+    assert metrics.calibration is None and "calibration" not in metrics.to_dict()
 
 
 def test_mcnemar_exact_on_a_hand_example():

@@ -30,7 +30,7 @@ def test_predictions_hold_scores_probabilities_evidence_and_are_in_input_order(t
     assert gold["evidence"][0]["origin"] == "direct" and "provenance" in gold["evidence"][0]
     timings = [json.loads(t) for t in (tmp_path / "run" / "timings.jsonl").read_text().splitlines()]
     assert [t["id"] for t in timings] == [r["id"] for r in records] and all(t["latency_s"] >= 0 for t in timings)
-    assert result.metrics["n"] == 6 and result.metrics["coverage"] == 0.5  # even questions carry the hint fact
+    assert result.metrics.overall.n == 6 and result.metrics.overall.coverage == 0.5  # even questions carry the hint fact
 
 
 def test_resume_after_a_kill_mid_line_recomputes_only_unfinished_chunks(tmp_path):
@@ -45,7 +45,7 @@ def test_resume_after_a_kill_mid_line_recomputes_only_unfinished_chunks(tmp_path
     # chunks of 4: q0-q3 were complete and are kept; the chunk q4-q7 is answered again whole, then q8-q9
     assert reader.scored == [f"q{i}" for i in range(4, 10)]
     assert log.read_bytes() == full
-    assert result.answered == 6 and result.metrics["n"] == 10
+    assert result.answered == 6 and result.metrics.overall.n == 10
     _, reader = run_fake(tmp_path / "killed", qs, QUIET.model_copy(update={"resume": True}))
     assert reader.scored == [] and log.read_bytes() == full  # resuming a finished run answers nothing
 
@@ -69,7 +69,7 @@ def test_gold_less_set_gives_predictions_and_no_accuracy(tmp_path):
     data = write_jsonl(tmp_path / "test.jsonl", as_records(questions(4), drop_answers=True))
     pipeline, _ = fake_pipeline()
     result = Evaluator(pipeline, tmp_path / "run", QUIET).run([load_set(str(data))])
-    assert result.accuracy is None and result.metrics["labelled"] == 0
+    assert result.accuracy is None and result.metrics.overall.labelled == 0
     assert [json.loads(x)["gold"] for x in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()] == [None] * 4
     last = result.table().splitlines()[-1]
     assert last.startswith("accuracy ") and last.endswith("n/a (no answer keys)")
@@ -81,7 +81,7 @@ def test_two_sets_get_per_source_metrics_and_clashing_ids_are_refused(tmp_path):
     b = EvalSet("b", tuple(make_question(i, answer=0) for i in range(10, 13)))
     pipeline, _ = fake_pipeline()
     result = Evaluator(pipeline, tmp_path / "run", QUIET, report=False).run([a, b])
-    assert result.metrics["n"] == 7 and set(result.metrics["by_source"]) == {"a", "b"}
+    assert result.metrics.overall.n == 7 and set(result.metrics.by_source) == {"a", "b"}
     with pytest.raises(InputError, match="question id 'q0' is in both a and again"):
         Evaluator(pipeline, None, QUIET).run([a, EvalSet("again", a.questions[:1])])
 

@@ -9,9 +9,8 @@ from hypothesis import strategies as st
 
 from benchmarks.fuzz_targets import ConceptNetFiles
 from kqa.errors import InputError
-from kqa.graph.builder import import_conceptnet
 from kqa.graph.conceptnet import CONCEPTNET4_GRAPH, CONCEPTNET5_CSV, ConceptNetImporter
-from kqa.graph.importers import import_conceptnet4
+from kqa.graph.importers import import_conceptnet, import_conceptnet4
 from kqa.graph.store import GraphStore
 from tests.fuzz import FUZZ
 

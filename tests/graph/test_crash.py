@@ -20,7 +20,7 @@ from crash_child import next_step, step_ops  # noqa: E402
 
 CHILD = Path(__file__).with_name("crash_child.py")
 ROOT = Path(__file__).resolve().parents[2]
-STEPS, ROUNDS = 300, 25
+STEPS, ROUNDS = 1000, 25  # more batches than 25 kills of <= 0.5 s let a fast machine write
 
 
 def state_digest(state: GraphState) -> str:

@@ -3,8 +3,13 @@
 import pytest
 
 from kqa.errors import InputError
-from kqa.graph.builder import import_wordnet
-from kqa.graph.importers import ConceptNetImporter, WordNetImporter, parse_assertion, wordnet_gloss_corpus
+from kqa.graph.importers import (
+    ConceptNetImporter,
+    WordNetImporter,
+    import_wordnet,
+    parse_assertion,
+    wordnet_gloss_corpus,
+)
 from kqa.graph.store import GraphStore
 from kqa.graph.wordnet import parse_line, wordnet_dir
 

@@ -25,3 +25,4 @@ def test_ray_engine_equals_local(tmp_path, nlp_sm):
     assert result.parsed == 4 and result.added == local.added
     with GraphStore.open(tmp_path / "ray") as a, GraphStore.open(tmp_path / "local") as b:
         assert sorted((e.id, e.supports) for e in a.edges()) == sorted((e.id, e.supports) for e in b.edges())
+        assert list(a.sentences()) == list(b.sentences()) != []

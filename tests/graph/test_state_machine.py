@@ -88,6 +88,14 @@ class GraphMachine(RuleBasedStateMachine):
         assert self.store.stats()["edges"] == len(expected)
         assert self.store.stats()["documents"] == len({content_id(t) for t in self.model.values()})
 
+    @invariant()
+    def neighbours_match_an_uncached_read(self):
+        """The store keeps each concept's ranking across calls; after any change it is GraphState's fresh one."""
+        for word in WORDS:
+            fresh = self.store.state.neighbours(word)
+            assert self.store.neighbours(word, limit=1) == fresh[:1]
+            assert self.store.neighbours(word) == fresh
+
     def teardown(self):
         self.store.close()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -3,7 +3,7 @@ import pytest
 from kqa.errors import InputError
 
 from kqa.data import question_from_text
-from kqa.retrieval.control import DerangedRetriever, derangement
+from kqa.retrieval.control import MatchedControlRetriever, derangement
 from kqa.types import Evidence, Fact
 
 
@@ -24,7 +24,7 @@ class OwnFacts:
 
 def test_control_borrows_another_questions_facts_with_the_same_count():
     questions = [question_from_text(f"q{i}?", ["a", "b", "c"], qid=f"q{i}") for i in range(5)]
-    control = DerangedRetriever(OwnFacts(), questions, seed=1)
+    control = MatchedControlRetriever(OwnFacts(), questions, seed=1)
     for q in questions:
         evidence = control.run(q)
         assert evidence.question_id == q.id and len(evidence.per_choice) == 3

@@ -12,8 +12,16 @@ from kqa.errors import ConfigError, StoreError
 from kqa.graph.builder import import_documents, remove_documents
 from kqa.graph.store import GraphStore
 from kqa.retrieval.facts import retrievable
-from kqa.retrieval.index import Embedder, FactIndex, IndexConfig, edge_set_checksum, to_int64, to_triple_id
-from kqa.retrieval.service import build_index, sync_index
+from kqa.retrieval.index import (
+    Embedder,
+    FactIndex,
+    IndexConfig,
+    edge_set_checksum,
+    read_manifest,
+    to_int64,
+    to_triple_id,
+)
+from kqa.retrieval.service import build_index
 from tests.retrieval.conftest import document
 
 
@@ -93,8 +101,8 @@ def test_save_records_the_sha256_of_index_faiss_and_load_checks_it(graph_dir, sa
 
 
 def test_a_synced_index_records_the_hash_of_its_new_file(graph_dir, saved):
-    removed = remove_documents(graph_dir, ["d2.txt"])
-    manifest = sync_index(graph_dir, removed.added, removed.removed)  # removals only: nothing to embed
+    remove_documents(graph_dir, ["d2.txt"])  # syncs the index beside the graph; removals only: nothing to embed
+    manifest = read_manifest(graph_dir)
     assert manifest.index_sha256 == hashlib.sha256((graph_dir / "index" / "index.faiss").read_bytes()).hexdigest()
     ids, _ = current(graph_dir)
     assert load_fake(graph_dir, edge_set_checksum(ids)).manifest == manifest
@@ -129,11 +137,10 @@ def test_bad_factory_is_a_config_error():
 def test_incremental_update_equals_a_rebuild(graph_dir, embedder, factory):
     config = IndexConfig(factory=factory)
     build_index(graph_dir, config, progress=False)
-    added = import_documents(graph_dir, [document("d3", [("cat", "CapableOf", "climb"), ("fish", "IsA", "animal")])])
-    sync_index(graph_dir, added.added, added.removed, config)  # what `kqa graph update` does after each change
-    removed = remove_documents(graph_dir, ["d2.txt"])
-    assert removed.removed
-    manifest = sync_index(graph_dir, removed.added, removed.removed, config)
+    # each write syncs the index beside the graph (kqa.graph.indexes), as `kqa graph update/remove` do
+    import_documents(graph_dir, [document("d3", [("cat", "CapableOf", "climb"), ("fish", "IsA", "animal")])])
+    assert remove_documents(graph_dir, ["d2.txt"]).removed
+    manifest = read_manifest(graph_dir)
     ids, texts = current(graph_dir)
     assert manifest.count == len(ids) and manifest.graph_checksum == edge_set_checksum(ids)
     loaded = FactIndex.load(graph_dir, config, embedder="minilm-l6", graph_checksum=edge_set_checksum(ids))
@@ -142,3 +149,49 @@ def test_incremental_update_equals_a_rebuild(graph_dir, embedder, factory):
     for got, want in zip(loaded.search(queries, 4), rebuilt.search(queries, 4)):
         assert [i for i, _ in got] == [i for i, _ in want]
         assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
+
+
+def test_a_flat_index_turns_hnsw_from_hnsw_min_facts_on():
+    config = IndexConfig(hnsw_min_facts=1000)
+    assert [config.factory_for(n) for n in (999, 1000)] == ["Flat", "HNSW32,Flat"]
+    assert IndexConfig().factory_for(49_999) == "Flat" and IndexConfig().factory_for(474_125) == "HNSW32,Flat"
+    assert IndexConfig(hnsw_min_facts=None).factory_for(10**6) == "Flat"
+    assert IndexConfig(factory="IVF256,Flat", hnsw_min_facts=1).factory_for(10**6) == "IVF256,Flat"  # chosen: kept
+    with pytest.raises(ValueError, match=r"hnsw_min_facts\n  Input should be greater than 0"):
+        IndexConfig(hnsw_min_facts=0)
+
+
+def test_a_big_flat_index_is_built_hnsw_and_loads_so(graph_dir):
+    ids, texts = current(graph_dir)
+    index = FactIndex.build(ids, texts, FakeEmbedder(), IndexConfig(hnsw_min_facts=len(ids), ef_search=40))
+    assert index.manifest.factory == "HNSW32,Flat" and index.config.factory == "HNSW32,Flat"
+    assert faiss_inner(index).hnsw.efSearch == 40
+    index.save(graph_dir)
+    loaded = load_fake(graph_dir, edge_set_checksum(ids))
+    assert loaded.manifest.factory == "HNSW32,Flat" and type(faiss_inner(loaded)).__name__ == "IndexHNSWFlat"
+    query = FakeEmbedder().encode([texts[3]])
+    assert loaded.search(query, 1)[0][0][0] == ids[3]
+
+
+def test_an_index_built_flat_still_loads_flat(graph_dir, saved):
+    """Indexes built before `hnsw_min_facts` (all 'Flat') load as their manifest says, whatever the threshold."""
+    loaded = FactIndex.load(graph_dir, IndexConfig(hnsw_min_facts=1), embedder="fake", graph_checksum=saved)
+    assert loaded.manifest.factory == "Flat" and type(faiss_inner(loaded)).__name__ == "IndexFlatIP"
+
+
+def faiss_inner(index):
+    import faiss
+
+    return faiss.downcast_index(index.index.index)
+
+
+def test_an_item_removed_from_hnsw_and_added_back_is_revived_not_duplicated(graph_dir):
+    """HNSW cannot delete: a removed id is tombstoned, and adding it back revives its vector (same id, same text)."""
+    ids, texts = current(graph_dir)
+    index = FactIndex.build(ids, texts, FakeEmbedder(), IndexConfig(factory="HNSW32,Flat"))
+    index.update([], [], ids[:2], FakeEmbedder(), "after-removal")
+    assert index.manifest.count == len(ids) - 2 and index.index.ntotal == len(ids)
+    index.update(ids[:2], texts[:2], [], FakeEmbedder(), "after-re-adding")
+    assert index.manifest.count == index.index.ntotal == len(ids) and not index.tombstones
+    hits = index.search(FakeEmbedder().encode([texts[0]]), 3)[0]
+    assert hits[0][0] == ids[0] and [i for i, _ in hits].count(ids[0]) == 1

@@ -26,3 +26,35 @@ def test_relation_weights_scale_scores(graph_dir):
 def test_unknown_concepts_give_nothing(graph_dir):
     with GraphStore.open(graph_dir) as store:
         assert PathFinder(store).run(["no such thing"], ["nothing either"]) == []
+
+
+class CountingGraph:
+    """A store that records every neighbours() call."""
+
+    def __init__(self, store):
+        self.store, self.calls = store, []
+
+    def neighbours(self, name, limit=None):
+        self.calls.append((name, limit))
+        return self.store.neighbours(name, limit=limit)
+
+
+def test_run_choices_is_run_per_choice_reading_each_concept_once(graph_dir):
+    question, choices = ["fish", "water", "live fish"], [["sea"], ["aquarium", "tank"], ["bank"], ["sea"], []]
+    with GraphStore.open(graph_dir) as store:
+        expected = [PathFinder(store).run(question, c) for c in choices]
+        graph = CountingGraph(store)
+        assert PathFinder(graph, PathConfig(max_neighbours=7)).run_choices(question, choices) == expected
+    assert sorted(graph.calls) == sorted((name, 7) for name in {*question, "sea", "aquarium", "tank", "bank"})
+
+
+def test_hub_edges_past_the_cap_are_not_read(tmp_path):
+    from kqa.graph.builder import import_documents
+    from tests.retrieval.conftest import document
+
+    acts = [f"act{i}" for i in range(30)]
+    import_documents(tmp_path / "g", [document("hub", [("person", "CapableOf", a) for a in acts])])
+    with GraphStore.open(tmp_path / "g") as store:
+        found = PathFinder(store, PathConfig(max_neighbours=5)).run(["person"], acts)
+        best = [e.id for e in store.neighbours("person")][:5]  # equal confidence: relation, then id decide
+    assert {s.edge.id for s in found if s.kind == "direct"} == set(best)  # the person side reads 5 of 30 edges

@@ -94,3 +94,33 @@ def test_definitions_are_ranked_after_connecting_facts(tmp_path):
     assert all(f.origin == "choice" for f in aquarium[origins.index("definition") + 1:])
     plain = FactRetriever.from_graph(tmp_path / "g", "en-core-web-sm", RetrievalConfig(dense_k=0, top_k=10)).run(QUESTION)
     assert all(f.origin != "definition" for per in plain.per_choice for f in per)
+
+
+class RecordingEmbedder:
+    """Records each encode call; unit vectors (C, 4) stand in for the model."""
+
+    def __init__(self):
+        self.calls = []
+
+    def encode(self, texts, progress=False):
+        import numpy as np
+
+        self.calls.append(list(texts))
+        return np.eye(len(texts), 4, dtype=np.float32)
+
+
+class NoHits:
+    def search(self, queries, k):
+        return [[] for _ in queries]
+
+
+def test_one_batched_encode_call_per_question(graph_dir, nlp):
+    from kqa.graph.store import GraphStore
+    from kqa.retrieval.linking import ConceptLinker
+
+    embedder = RecordingEmbedder()
+    with GraphStore.open(graph_dir) as store:
+        retriever = FactRetriever(store, ConceptLinker(store.vocabulary(), nlp), NoHits(), embedder, RetrievalConfig())
+        evidence = retriever.run(QUESTION)
+    assert embedder.calls == [[f"{QUESTION.stem} {c.text}" for c in QUESTION.choices]]  # the question and every choice
+    assert evidence.per_choice[0][0].text == "a live fish is located at an aquarium"

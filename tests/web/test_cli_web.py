@@ -41,6 +41,16 @@ def test_ask_png_draws_the_evidence_and_explains_with_a_fact_reading_scorer(grap
     assert re.search(r"^ {3}[+-]\d\.\d{4}  an? \w+", result.output, re.MULTILINE), result.output  # "   +0.0123  a fish ..."
 
 
+def test_ask_explain_without_a_picture_works_with_the_zero_shot_scorer(graph_dir, tiny_llama_dir, tmp_path):
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(yaml.safe_dump({"model": {"name": str(tiny_llama_dir)}, "scorer": {"use_facts": True},
+                                        "retrieval": {"dense_k": 0}}))
+    result = runner.invoke(app, ["ask", "Where would you keep a live fish?", "--choices", "aquarium|desert|oven",
+                                 "--pipeline", str(pipeline), "--graph", str(graph_dir), "--explain"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^ {3}[+-]\d\.\d{4}  an? \w+", result.output, re.MULTILINE), result.output
+
+
 def test_serve_refuses_a_non_loopback_host_without_the_flag():
     result = runner.invoke(app, ["serve", "--host", "0.0.0.0"])
     assert isinstance(result.exception, ConfigError)

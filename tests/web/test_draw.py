@@ -36,3 +36,12 @@ def test_evidence_png_is_an_image_even_without_facts():
                                            c.probability) for c in choices)), Evidence("q", ((), ())))):
         png = draw.evidence_png(p, e)
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and imread(io.BytesIO(png)).shape[:2] == (600, 900)
+
+
+def test_corpus_sentences_are_evidence_but_not_drawn_as_edges():
+    from kqa.retrieval.sentences import sentence_fact
+
+    sentence = sentence_fact("doc", 0, "Fish live in an aquarium.", "fish.txt", 0.6)
+    choices = (ChoiceScore("A", "aquarium", -1.0, 0.7, (fact("fish", "AtLocation", "aquarium"), sentence)),)
+    links = draw._evidence_links(Prediction("q", "A", choices), 0)
+    assert [(link.head, link.tail) for link in links] == [("fish", "aquarium")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kqa.attribution import ReadFacts, explain
 from kqa.config import PipelineConfig, ScorerConfig
 from kqa.data import question_from_text
 from kqa.pipeline import KQAPipeline
@@ -17,13 +18,27 @@ class CountingReader:
     def __init__(self, max_facts: int):
         self.config = ScorerConfig(use_facts=True, max_facts=max_facts)
 
+    @property
+    def uses_facts(self):
+        return self.config.use_facts
+
+    def warm_up(self):
+        pass
+
     def run(self, questions, evidence=None):
         out = []
         for q, e in zip(questions, evidence):
-            facts = sorted({f.text: f for per in e.per_choice for f in per}.values(), key=lambda f: -f.score)
-            texts = [f.text for f in facts[: self.config.max_facts]]
+            texts = [f.text for f in self.prompt_facts(e)]
             out.append(tuple(float(sum(c.text in t for t in texts)) for c in q.choices))
         return out
+
+    def prompt_facts(self, evidence):
+        facts = sorted({f.text: f for per in evidence.per_choice for f in per}.values(), key=lambda f: -f.score)
+        return tuple(facts[: self.config.max_facts])
+
+    def explain(self, question, evidence):
+        read = ReadFacts(self.prompt_facts(evidence) if self.uses_facts else ())
+        return explain(self, question, evidence, lambda e, chosen: read)
 
 
 class FixedRetriever:
