@@ -3,8 +3,8 @@ graph, answer those questions again, add the paragraphs back, answer again — n
 
     python -m benchmarks.bench_corpus_update [--graph graphs/sciq] [--corpus runs/sciq/corpus] [--n 50]
 
-Needs the graph and its sentence index built from `kqa corpus sciq:validation CORPUS` (see
-pipelines/corpus-qa.yaml). The questions are a seeded sample of the first 500 (the development part) that have a
+Uses the graph and its sentence index built from `kqa corpus sciq:validation CORPUS` (see pipelines/corpus-qa.yaml);
+when GRAPH holds no graph, writes the corpus to GRAPH-corpus and builds both (as bench_corpus_recall does). The questions are a seeded sample of the first 500 (the development part) that have a
 paragraph. Each phase answers them with pipelines/corpus-qa.yaml and records accuracy, whether any evidence item
 still comes from a removed document, and the predictions; `restored` must equal `before`. The graph is changed with
 the CLI (`kqa graph remove NAMES`, `kqa graph update CORPUS`), which keeps the fact and sentence indexes in step.
@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.bench_corpus_recall import ensure_graph
 from benchmarks.common import write_result
 from kqa.data import load_questions
 from kqa.evaluation.metrics import bootstrap_ci
@@ -31,10 +32,12 @@ from kqa.types import Question
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--graph", type=Path, default=Path("graphs/sciq"))
-    parser.add_argument("--corpus", type=Path, default=Path("runs/sciq/corpus"))
+    parser.add_argument("--corpus", type=Path, default=None, help="The graph's corpus folder (default: GRAPH-corpus).")
     parser.add_argument("--pipeline", default="pipelines/corpus-qa.yaml")
     parser.add_argument("--n", type=int, default=50)
     args = parser.parse_args()
+    ensure_graph(args.graph, "en-core-web-sm")
+    args.corpus = args.corpus or args.graph.with_name(args.graph.name + "-corpus")
     paragraphs = dict(support_paragraphs())
     dev = [q for q in load_questions("sciq:validation", limit=500).questions if q.id in paragraphs]
     chosen = random.Random(0).sample(dev, args.n)
