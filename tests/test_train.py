@@ -137,6 +137,20 @@ def test_train_config_errors_name_the_field():
         TrainConfig(report_to=["wandb"])
 
 
+def write_questions(path, questions):
+    """CSQA-style JSONL (flattened choices) of `questions`."""
+    path.write_text("\n".join(json.dumps({"id": q.id, "question": q.stem, "answerKey": q.answer, "choices": {
+        "label": list(q.labels), "text": [c.text for c in q.choices]}}) for q in questions) + "\n")
+    return path
+
+
+def tiny_pipeline(path, backbone):
+    """A pipeline YAML training a small gated adapter on the tiny BERT."""
+    path.write_text(f"name: t\nadapter:\n  backbone: {backbone}\n  top_layers: 1\n  width: 16\n  heads: 4\n"
+                    "train:\n  batch_size: 4\n  max_length: 48\n")
+    return path
+
+
 def test_train_command_end_to_end(tiny_bert_dir, tmp_path):
     import typer
     from typer.testing import CliRunner
@@ -144,12 +158,8 @@ def test_train_command_end_to_end(tiny_bert_dir, tmp_path):
     from kqa.adapters.cli import train_command
     from kqa.adapters.reader import AdapterReader
 
-    data = tmp_path / "q.jsonl"
-    data.write_text("\n".join(json.dumps({"id": q.id, "question": q.stem, "answerKey": q.answer, "choices": {
-        "label": list(q.labels), "text": [c.text for c in q.choices]}}) for q in QUESTIONS) + "\n")
-    pipeline = tmp_path / "p.yaml"
-    pipeline.write_text(f"name: t\nadapter:\n  backbone: {tiny_bert_dir}\n  top_layers: 1\n  width: 16\n  heads: 4\n"
-                        "train:\n  batch_size: 4\n  max_length: 48\n")
+    data = write_questions(tmp_path / "q.jsonl", QUESTIONS)
+    pipeline = tiny_pipeline(tmp_path / "p.yaml", tiny_bert_dir)
     app = typer.Typer()
     app.command()(train_command)
     result = CliRunner().invoke(app, ["--pipeline", str(pipeline), "--data", str(data), "--out", str(tmp_path / "o"),
@@ -168,13 +178,9 @@ def test_extra_training_sets_join_the_train_part_only(tiny_bert_dir, tmp_path):
 
     from kqa.adapters.cli import train_command
 
-    main, extra = tmp_path / "main.jsonl", tmp_path / "extra.jsonl"
-    for path, chosen in ((main, QUESTIONS[:10]), (extra, QUESTIONS[10:18])):
-        path.write_text("\n".join(json.dumps({"id": q.id, "question": q.stem, "answerKey": q.answer, "choices": {
-            "label": list(q.labels), "text": [c.text for c in q.choices]}}) for q in chosen) + "\n")
-    pipeline = tmp_path / "p.yaml"
-    pipeline.write_text(f"name: t\nadapter:\n  backbone: {tiny_bert_dir}\n  top_layers: 1\n  width: 16\n  heads: 4\n"
-                        "train:\n  batch_size: 4\n  max_length: 48\n")
+    main = write_questions(tmp_path / "main.jsonl", QUESTIONS[:10])
+    extra = write_questions(tmp_path / "extra.jsonl", QUESTIONS[10:18])
+    pipeline = tiny_pipeline(tmp_path / "p.yaml", tiny_bert_dir)
     app = typer.Typer()
     app.command()(train_command)
 
