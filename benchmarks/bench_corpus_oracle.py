@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from benchmarks.common import peak_rss_mb, write_result
 from kqa.data import load_questions
-from kqa.evaluation.metrics import bootstrap_ci, mcnemar_exact, paired_bootstrap
+from kqa.evaluation.metrics import bootstrap_ci, paired_stats
 from kqa.packaged import support_paragraphs
 from kqa.pipeline import KQAPipeline
 from kqa.prediction import best_choice
@@ -98,11 +98,9 @@ def _retrieved(folder: Path, questions: list[Question]) -> dict[str, list[bool]]
 
 
 def _pair(correct: dict[str, list[bool]], a: str, b: str) -> dict:
-    a_only = sum(x and not y for x, y in zip(correct[a], correct[b]))
-    b_only = sum(y and not x for x, y in zip(correct[a], correct[b]))
-    difference, low, high = paired_bootstrap(correct[a], correct[b])
-    return {"a": a, "b": b, "difference": difference, "ci95": [low, high], "a_only": a_only, "b_only": b_only,
-            "mcnemar_p": mcnemar_exact(a_only, b_only)}
+    stats = paired_stats(a, correct[a], b, correct[b])
+    return {"a": a, "b": b, "difference": stats.difference, "ci95": list(stats.ci95), "a_only": stats.a_only,
+            "b_only": stats.b_only, "mcnemar_p": stats.mcnemar_p}
 
 
 if __name__ == "__main__":

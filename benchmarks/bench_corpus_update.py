@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.bench_corpus_recall import ensure_graph
+from benchmarks.bench_corpus_recall import ensure_graph, own_documents
 from benchmarks.common import write_result
 from kqa.data import load_questions
 from kqa.evaluation.metrics import bootstrap_ci
@@ -42,7 +42,7 @@ def main() -> None:
     dev = [q for q in load_questions("sciq:validation", limit=500).questions if q.id in paragraphs]
     chosen = random.Random(0).sample(dev, args.n)
     files = {content_id(f.read_text(encoding="utf-8").strip()): f.name for f in sorted(args.corpus.glob("*.txt"))}
-    own = {q.id: _document(paragraphs[q.id], files) for q in chosen}
+    own = {qid: (doc_id, files[doc_id]) for qid, doc_id in own_documents(q.id for q in chosen).items()}
     phases = {"before": _answer(args, chosen, own)}
     _kqa("graph", "remove", *sorted({name for _, name in own.values()}), "--graph", str(args.graph))
     phases["removed"] = _answer(args, chosen, own)
@@ -55,12 +55,6 @@ def main() -> None:
     print(f"restored predictions identical to before: {same}")
     write_result("corpus_update", {"n": args.n, "pipeline": args.pipeline, "graph": str(args.graph),
                                    "restored_equals_before": same, "phases": phases})
-
-
-def _document(paragraph: str, files: dict[str, str]) -> tuple[str, str]:
-    """(document id, file name) of the paragraph's document (the corpus reader hashes the stripped text)."""
-    doc_id = content_id(paragraph.strip())
-    return doc_id, files[doc_id]
 
 
 def _answer(args, questions: list[Question], own: dict[str, tuple[str, str]]) -> dict:

