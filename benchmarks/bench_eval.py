@@ -6,6 +6,7 @@ Bare loop: CausalLMScorer.run over the questions in chunks of 8, nothing else. k
 loaded model (in process), writing predictions.jsonl (fsync per chunk), timings, metrics.json, and report.md with its
 PNG plots. Bare and eval passes alternate and the fastest of `--repeats` counts, which damps noise from other load.
 Scaling: Evaluator with --threads 1 and 1 then 2 spawned worker processes (each loads the model once; included).
+Profile: one more eval pass under cProfile; the functions with the most time of their own go to the JSON.
 """
 
 from __future__ import annotations
@@ -77,8 +78,26 @@ def main() -> None:
         result["speedup_2_over_1_workers"] = round(result["workers2_threads1_q_per_s"] / result["workers1_threads1_q_per_s"], 3)
         same = (Path(tmp) / "w1" / "predictions.jsonl").read_bytes() == (Path(tmp) / "w2" / "predictions.jsonl").read_bytes()
         result["workers_1_and_2_byte_identical"] = same
+        result["eval_profile_top"] = profile_eval(pipeline, questions, Path(tmp) / "profiled", args.threads)
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
     write_result("eval", result)
+
+
+def profile_eval(pipeline: KQAPipeline, questions: EvalSet, out: Path, threads: int, top: int = 15) -> list[dict]:
+    """Where an eval pass spends its time: the functions with the most time of their own (cProfile), so the part
+    that is not the model's forward pass shows by name."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    eval_pass(pipeline, questions, out, threads=threads)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # {(file, line, function): (calls, primitive, tottime, cumtime, callers)}
+    total = sum(v[2] for v in stats.values())
+    rows = sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]
+    return [{"function": f"{Path(f).name}:{line}:{name}", "calls": v[0], "own_s": round(v[2], 3),
+             "own_pct": round(100 * v[2] / total, 1)} for (f, line, name), v in rows]
 
 
 if __name__ == "__main__":

@@ -77,8 +77,19 @@ class DataConfig(Section):
     skip_invalid: bool = Field(False, description="Skip and count malformed records instead of failing.")
 
 
+class ReaderConfig(Section):
+    adapter: str | None = Field(
+        None,
+        description="A trained reader's folder (`kqa train` writes OUT/adapter; `make demo` writes "
+        "runs/demo/lift/facts/adapter): the pipeline answers with it, reading the retrieved facts. null: the zero-shot "
+        "scorer of `model` and `scorer`. A relative path is taken from the current directory, like `graph.path`; the "
+        "command line's --adapter overrides it.",
+    )
+
+
 class PipelineConfig(Section):
     name: str = "default"
+    reader: ReaderConfig = ReaderConfig()
     model: ModelConfig = ModelConfig()
     scorer: ScorerConfig = ScorerConfig()
     data: DataConfig = DataConfig()
@@ -117,7 +128,7 @@ def _read_yaml(path: Path) -> dict:
     if kind == "unusable":
         raise ConfigError(f"config file {brief(str(path))} cannot be opened: {reason}.")
     if kind != "file":
-        raise ConfigError(f"config file {path} does not exist. Give a pipeline YAML such as pipelines/default.yaml "
+        raise ConfigError(f"config file {path} does not exist. Give a pipeline YAML such as pipelines/zero-shot.yaml "
                           f"(pipelines/ holds the others), or leave --pipeline out for the defaults.")
     raw = path.read_bytes()
     try:

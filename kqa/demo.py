@@ -42,7 +42,7 @@ class DemoConfig(BaseModel):
     graph: str = Field("graphs/demo", description="Graph folder; reused when already built for these questions.")
     out: str = Field("runs/demo", description="Output folder: lift/<reader>/, compare/compare.json, demo.json.")
     adapter_pipeline: str = Field("pipelines/encoder-facts.yaml", description="Adapter, train and retrieval sections.")
-    reader_pipeline: str | None = Field(None, description="A zero-shot reader row (e.g. pipelines/default.yaml); "
+    reader_pipeline: str | None = Field(None, description="A zero-shot reader row (e.g. pipelines/zero-shot.yaml); "
                                         "null: no row.")
     epochs: int | None = Field(None, gt=0, description="Overrides the adapter pipeline's `train.epochs`; null keeps it.")
     source: Literal["conceptnet4", "wordnet"] = Field("conceptnet4", description="Knowledge the graph is built from.")

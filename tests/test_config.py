@@ -8,11 +8,11 @@ from kqa.errors import ConfigError
 PIPELINES = sorted(Path(__file__).resolve().parents[1].glob("pipelines/*.yaml"))
 
 
-def test_defaults_match_the_packaged_default_yaml():
-    config = load_config(Path("pipelines/default.yaml"))
-    assert config.model.name == "smollm2-135m"
+def test_the_code_defaults_are_the_zero_shot_yaml():
+    config = load_config(Path("pipelines/zero-shot.yaml"))
+    assert config.model.name == "smollm2-135m" and config.reader.adapter is None
     assert config.scorer.mode == "char" and config.scorer.template == "{question}"
-    assert config == PipelineConfig(name="default")  # the YAML spells out the code's defaults, nothing hidden
+    assert config == PipelineConfig(name="zero-shot")  # the YAML spells out the code's defaults, nothing hidden
 
 
 @pytest.mark.parametrize("path", PIPELINES, ids=lambda p: p.name)

@@ -15,7 +15,7 @@ from tests.test_adapter_model import FakeRetriever
 from tests.test_train import QUESTIONS
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
-CPU_PIPELINES = ["default", "encoder-kpe", "decoder-lora", "long-context"]
+CPU_PIPELINES = ["default", "zero-shot", "encoder-facts", "encoder-kpe", "decoder-lora", "long-context"]
 
 
 def load(name: str):
@@ -32,6 +32,26 @@ def test_cpu_pipelines_use_packaged_models_on_cpu(name):
     config = load(name)
     assert config.model.device == "cpu" and config.adapter.quantization is None
     assert config.model.name in REGISTRY and config.adapter.backbone in REGISTRY
+
+
+def test_default_answers_with_the_facts_reader_make_demo_trains():
+    from kqa.demo import DemoConfig
+
+    config, trained = load("default"), load("encoder-facts")
+    demo = DemoConfig()
+    assert Path(config.reader.adapter) == Path(demo.out) / "lift" / "facts" / "adapter"
+    assert config.graph.path == demo.graph and demo.adapter_pipeline == "pipelines/encoder-facts.yaml"
+    assert config.retrieval == trained.retrieval  # a reader reads facts retrieved the way it was trained on
+
+
+def test_a_missing_trained_reader_says_how_to_make_it(tmp_path):
+    from kqa.errors import ConfigError
+    from kqa.pipeline import KQAPipeline
+
+    missing = tmp_path / "runs" / "adapter"
+    with pytest.raises(ConfigError, match=r"`reader\.adapter` is '.*runs/adapter', and there is no such folder \(relative to .*\)\. "
+                                          r".*run `make demo` first\), or pass --adapter DIR.*reader\.adapter: null"):
+        KQAPipeline.from_config({"reader": {"adapter": str(missing)}})
 
 
 def test_encoder_kpe_is_minilm_with_a_gated_adapter_on_its_top_layers():

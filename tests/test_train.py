@@ -169,6 +169,15 @@ def test_train_command_end_to_end(tiny_bert_dir, tmp_path):
     assert summary["steps"] == 2 and summary["trainable_params"] > 0
     scores = AdapterReader(tmp_path / "o" / "adapter").run(QUESTIONS[:2])
     assert [len(s) for s in scores] == [3, 4]
+    # a pipeline whose `reader.adapter` names the folder answers with it, as pipelines/default.yaml does
+    from kqa.pipeline import KQAPipeline
+
+    qa = KQAPipeline.from_config({"reader": {"adapter": str(tmp_path / "o" / "adapter")}})
+    assert isinstance(qa.reader, AdapterReader)
+    flag = KQAPipeline.from_config(None, adapter=tmp_path / "o" / "adapter")  # --adapter: the config says so too
+    assert flag.config.reader.adapter == str(tmp_path / "o" / "adapter")
+    answered = qa.answer_batch(QUESTIONS[:2], progress=False)[0]
+    assert [c.score for c in answered.choices] == pytest.approx(list(scores[0]))
 
 
 def test_extra_training_sets_join_the_train_part_only(tiny_bert_dir, tmp_path):

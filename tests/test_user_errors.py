@@ -70,7 +70,7 @@ def test_question_file_that_does_not_exist(kqa, tmp_path):
 
 def test_pipeline_file_that_does_not_exist(kqa, tmp_path):
     user_error(kqa("ask", "Where?", "--choices", "a|b", "-p", tmp_path / "nope.yaml"),
-               "nope.yaml does not exist", "pipelines/default.yaml")
+               "nope.yaml does not exist", "pipelines/zero-shot.yaml")
 
 
 def test_graph_not_built_same_message_and_code_in_graph_and_root_commands(kqa, tmp_path):

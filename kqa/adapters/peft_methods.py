@@ -29,9 +29,11 @@ from kqa.errors import ConfigError, StoreError
 
 logger = logging.getLogger(__name__)
 
-LORA_TARGETS = {"encoder": ["query", "value"], "decoder": ["q_proj", "v_proj"]}
+# Attention query/value projections; peft adapts whichever of these names the backbone has (BERT-likes call them
+# query/value, MPNet q/v), so one list serves every encoder.
+LORA_TARGETS = {"encoder": ["query", "value", "q", "v"], "decoder": ["q_proj", "v_proj"]}
 # (IA)^3 after Liu et al. 2022: rescale keys, values and the FFN's inner activation (the FFN output's input)
-IA3_TARGETS = {"encoder": (["key", "value", "output.dense"], ["output.dense"]),
+IA3_TARGETS = {"encoder": (["key", "value", "k", "v", "output.dense"], ["output.dense"]),
                "decoder": (["k_proj", "v_proj", "down_proj"], ["down_proj"])}
 PEFT_MARKERS = (".lora_", ".ia3_", "prompt_encoder.")  # names of peft-owned parameters (adapter name follows)
 

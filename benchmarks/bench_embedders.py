@@ -1,0 +1,176 @@
+"""Which embedder indexes ConceptNet in minutes without losing MiniLM's neighbours (issue #19, item 2)?
+
+    python -m benchmarks.bench_embedders graphs/cn4 [--sample 20000] [--queries 1000]
+
+Side by side in one run, over one seeded sample of the graph's verbalized facts:
+- `minilm`           the index's embedder: sentence-transformers MiniLM-L6, length-sorted batches of 256;
+- `minilm-onnx-int8` the same model exported to ONNX and quantized to int8 weights (onnxruntime dynamic quantization);
+- `model2vec`        a static embedder distilled offline from the packaged MiniLM with model2vec (no transformer at
+                     encode time: a token-vector lookup and a mean).
+For each: facts/s, minutes projected for the whole graph, and recall@10 of the MiniLM neighbours (the top 10 facts by
+the full model) on CSQA question queries. The optional packages (`onnxruntime onnx`, `model2vec[distill]`) are not
+kqa dependencies; an option whose package is missing is reported as skipped, with the reason.
+Writes benchmarks/results/embedders.json; the artefacts (ONNX file, distilled model) are cached under $KQA_CACHE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+
+from benchmarks.common import peak_rss_mb, write_result
+from kqa.data import load_questions
+from kqa.graph.store import GraphStore
+from kqa.models import cache_dir, resolve_model
+from kqa.retrieval.facts import retrievable
+from kqa.retrieval.index import Embedder
+
+BATCH = 256
+K = 10
+
+
+class OnnxInt8:
+    """MiniLM through onnxruntime with int8 weights; mean pooling + L2 norm as sentence-transformers does."""
+
+    def __init__(self, folder: str):
+        import onnxruntime
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()  # the threads torch gives MiniLM: a fair race
+        self.session = onnxruntime.InferenceSession(str(_quantized(folder)), options, providers=["CPUExecutionProvider"])
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        order = np.argsort([len(t) for t in texts])  # length-sorted batches pad little
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        for start in range(0, len(texts), BATCH):
+            rows = order[start:start + BATCH]
+            batch = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=128,
+                                   return_tensors="np")
+            feeds = {k: batch[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
+            hidden = self.session.run(None, feeds)[0]  # (B, T, 384)
+            mask = feeds["attention_mask"][..., None].astype(np.float32)  # (B, T, 1)
+            out[rows] = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1.0)
+        return _normalized(out)
+
+
+class Model2Vec:
+    """A static embedder distilled once from the packaged MiniLM (PCA to 256 dims, model2vec's default)."""
+
+    def __init__(self, folder: str):
+        from model2vec import StaticModel
+
+        target = cache_dir() / "model2vec" / "minilm-l6"
+        if not (target / "config.json").is_file():
+            from model2vec.distill import distill
+
+            distill(model_name=folder, pca_dims=256).save_pretrained(str(target))
+        self.model = StaticModel.from_pretrained(str(target))
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return _normalized(np.asarray(self.model.encode(texts, batch_size=1024), dtype=np.float32))
+
+
+class MiniLM:
+    def __init__(self, folder: str):
+        self.embedder = Embedder("minilm-l6", BATCH)
+        self.embedder.warm_up()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.encode(texts)
+
+
+OPTIONS = {"minilm": MiniLM, "minilm-onnx-int8": OnnxInt8, "model2vec": Model2Vec}
+
+
+def _quantized(folder: str) -> Path:
+    """Export MiniLM to ONNX (TorchScript exporter: the dynamo one needs onnxscript) and quantize it, once."""
+    target = cache_dir() / "onnx" / "minilm-l6-int8.onnx"
+    if target.is_file():
+        return target
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    plain = target.with_name("minilm-l6.onnx")
+    model = AutoModel.from_pretrained(folder).eval()
+    dummy = {k: torch.ones(2, 8, dtype=torch.long) for k in ("input_ids", "attention_mask", "token_type_ids")}
+    axes = {k: {0: "batch", 1: "tokens"} for k in (*dummy, "last_hidden_state")}
+    torch.onnx.export(model, (dummy["input_ids"], dummy["attention_mask"], dummy["token_type_ids"]), str(plain),
+                      input_names=list(dummy), output_names=["last_hidden_state"], dynamic_axes=axes,
+                      opset_version=17, dynamo=False)
+    quantize_dynamic(str(plain), str(target), weight_type=QuantType.QInt8)
+    return target
+
+
+def _normalized(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12), dtype=np.float32)
+
+
+def _top(facts: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    index = faiss.IndexFlatIP(facts.shape[1])
+    index.add(facts)
+    return index.search(queries, K)[1]  # (Q, K) fact rows
+
+
+def _recall(found: np.ndarray, reference: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(r)) / K for f, r in zip(found, reference)]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("graph", type=Path, nargs="?", default=Path("graphs/cn4"))
+    parser.add_argument("--sample", type=int, default=20_000)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--options", nargs="+", default=list(OPTIONS), choices=list(OPTIONS))
+    args = parser.parse_args()
+    if not args.graph.is_dir():
+        raise SystemExit(f"no graph at {args.graph}: kqa graph import conceptnet4 --graph {args.graph}")
+    with GraphStore.open(args.graph) as store:
+        _, texts = retrievable(store.edges())
+    distinct = sorted(set(texts))  # equal texts would tie in the top 10 and count as misses
+    sample = random.Random(0).sample(distinct, min(args.sample, len(distinct)))
+    queries = [q.question for q in load_questions("csqa:validation", limit=args.queries).questions]
+    folder = resolve_model("minilm-l6")
+    reference = None
+    rows = {}
+    for name in ["minilm", *(o for o in args.options if o != "minilm")]:
+        rows[name], found = _measure(name, folder, sample, queries, len(texts))
+        if found is None:
+            continue
+        reference = found if name == "minilm" else reference
+        rows[name]["recall_at_10"] = round(_recall(found, reference), 4)
+        print(name, rows[name])
+    write_result("embedders", {"graph": str(args.graph), "facts": len(texts), "sample": len(sample),
+                               "queries": len(queries), "k": K, "options": rows,
+                               "peak_rss_mb_all_options": peak_rss_mb()})
+
+
+def _measure(name: str, folder: str, sample: list[str], queries: list[str], total: int):
+    """setup_s includes the one-off ONNX export / distillation when `cached` is false."""
+    cached = any((cache_dir() / sub).exists() for sub in {"minilm-onnx-int8": ["onnx/minilm-l6-int8.onnx"],
+                                                           "model2vec": ["model2vec/minilm-l6"]}.get(name, ["."]))
+    try:
+        began = time.perf_counter()
+        encoder = OPTIONS[name](folder)
+        setup = time.perf_counter() - began
+    except ImportError as exc:
+        return {"skipped": f"{type(exc).__name__}: {exc}"}, None
+    encoder.encode(sample[:BATCH])  # warm up
+    began = time.perf_counter()
+    facts = encoder.encode(sample)
+    rate = len(sample) / (time.perf_counter() - began)
+    row = {"setup_s": round(setup, 1), "cached": cached, "facts_per_s": round(rate, 1), "projected_min": round(total / rate / 60, 1),
+           "dimension": int(facts.shape[1])}
+    return row, _top(facts, encoder.encode(queries))
+
+
+if __name__ == "__main__":
+    main()
