@@ -34,6 +34,7 @@ from kqa.retrieval.index import Embedder
 
 BATCH = 256
 K = 10
+ARTEFACTS = {"minilm-onnx-int8": "onnx/minilm-l6-int8.onnx", "model2vec": "model2vec/minilm-l6"}  # under $KQA_CACHE
 
 
 class OnnxInt8:
@@ -68,7 +69,7 @@ class Model2Vec:
     def __init__(self, folder: str):
         from model2vec import StaticModel
 
-        target = cache_dir() / "model2vec" / "minilm-l6"
+        target = cache_dir() / ARTEFACTS["model2vec"]
         if not (target / "config.json").is_file():
             from model2vec.distill import distill
 
@@ -93,7 +94,7 @@ OPTIONS = {"minilm": MiniLM, "minilm-onnx-int8": OnnxInt8, "model2vec": Model2Ve
 
 def _quantized(folder: str) -> Path:
     """Export MiniLM to ONNX (TorchScript exporter: the dynamo one needs onnxscript) and quantize it, once."""
-    target = cache_dir() / "onnx" / "minilm-l6-int8.onnx"
+    target = cache_dir() / ARTEFACTS["minilm-onnx-int8"]
     if target.is_file():
         return target
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -171,8 +172,7 @@ def main() -> None:
 
 def _measure(name: str, folder: str, sample: list[str], queries: list[str], total: int):
     """setup_s includes the one-off ONNX export / distillation when `cached` is false."""
-    cached = any((cache_dir() / sub).exists() for sub in {"minilm-onnx-int8": ["onnx/minilm-l6-int8.onnx"],
-                                                           "model2vec": ["model2vec/minilm-l6"]}.get(name, ["."]))
+    cached = name not in ARTEFACTS or (cache_dir() / ARTEFACTS[name]).exists()
     try:
         began = time.perf_counter()
         encoder = OPTIONS[name](folder)
