@@ -1,12 +1,15 @@
 """Write a file so that a crash leaves either the old file or the new one, never half of either.
 
 The content goes to a temp file beside the target, is fsync'ed, renamed over the target, and the folder is fsync'ed
-so the rename itself survives a power cut.
+so the rename itself survives a power cut. `atomic_folder` does the same for a folder built once (a model unpacked
+or converted into the cache): readers see no folder or a complete one.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -44,3 +47,23 @@ def sync_folder(folder: Path) -> None:
         pass  # some filesystems refuse fsync on a folder; the rename is still atomic
     finally:
         os.close(fd)
+
+
+def atomic_folder(target: str | Path, build: Callable[[Path], Path]) -> Path:
+    """`build(tmp)` fills a temp folder beside `target` and returns the folder to publish (tmp or one inside it),
+    which is renamed to `target`. When another process published `target` first, its folder is kept and this one
+    dropped; the caller checks that what it finds there is complete."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        built = build(tmp)
+        try:
+            os.replace(built, target)
+        except OSError:
+            if not target.is_dir():  # not a lost race: a real failure
+                raise
+        sync_folder(target.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

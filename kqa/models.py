@@ -10,11 +10,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from kqa.atomic import atomic_folder
 from kqa.errors import DeviceError, ModelUnavailableError
 from kqa.splitzip import SplitZip, unpack
 
@@ -152,14 +151,12 @@ def _converted_gguf(name: str, entry: PackagedModel) -> Path:
         return target
     source = _gguf_source(entry)
     logger.info("Converting %s once into %s (later runs reuse it)", source.name, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    try:
+
+    def build(tmp: Path) -> Path:
         _dequantize(source, tmp)
-        os.replace(tmp, target)  # atomic on one filesystem: readers see no folder or a complete one
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        return tmp
+
+    return atomic_folder(target, build)  # readers see no folder or a complete one
 
 
 def _gguf_source(entry: PackagedModel) -> Path:

@@ -10,13 +10,11 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import logging
-import os
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from kqa.atomic import atomic_folder
 from kqa.errors import ModelUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -38,16 +36,18 @@ def unpack(split: SplitZip, target: Path, pip: str) -> Path:
         return target
     parts = [_part_file(name, pip) for name in split.parts]
     logger.info("Unpacking %s from %d packages once into %s (later runs reuse it)", split.folder, len(parts), target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+
+    def build(tmp: Path) -> Path:
         joined = tmp / "joined.zip"
         _join(parts, joined, split.sha256, pip)
         with zipfile.ZipFile(joined) as archive:
             archive.extractall(tmp / "x", members=_members(archive, split.folder, pip))
-        _move_into_place(tmp / "x" / split.folder, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        return tmp / "x" / split.folder
+
+    atomic_folder(target, build)  # a process that finished first wins: its folder is kept
+    if not (target / "config.json").is_file():
+        raise ModelUnavailableError(f"{target} exists but holds no config.json (an interrupted copy?): delete the "
+                                    f"folder and run again.")
     return target
 
 
@@ -62,17 +62,6 @@ def _part_file(distribution: str, pip: str) -> Path:
         raise ModelUnavailableError(f"package `{distribution}` should hold one split-zip part, found {len(found)}: "
                                     f"{[str(f) for f in found]}. Reinstall it: {pip}")
     return Path(dist.locate_file(found[0]))
-
-
-def _move_into_place(folder: Path, target: Path) -> None:
-    """Rename `folder` to `target`; another process that finished first wins, and its complete folder is kept."""
-    try:
-        os.replace(folder, target)
-    except OSError:
-        if (target / "config.json").is_file():
-            return
-        raise ModelUnavailableError(f"{target} exists but holds no config.json (an interrupted copy?): delete the "
-                                    f"folder and run again.") from None
 
 
 def _join(parts: list[Path], out: Path, sha256: str, pip: str) -> None:
