@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -24,8 +25,10 @@ from safetensors.torch import load_file
 from kqa.adapters.cache import ActivationCache
 from kqa.adapters.config import AdapterConfig, LongContextConfig, TrainConfig
 from kqa.adapters.encoding import EncodedQuestion, pad_id
-from kqa.adapters.optim import make_optimizer
+from kqa.adapters.kpe import KnowledgeObjectives, relation_embeddings
 from kqa.adapters.model import KnowledgeModel, build_model, check_cache_allowed
+from kqa.adapters.optim import make_optimizer
+from kqa.adapters.pretrain import KnowledgePretrainer, graph_facts
 from kqa.adapters.saving import check_compatible, load_trainable_state, read_adapter, save_adapter
 from kqa.adapters.tracking import Tracker
 from kqa.atomic import atomic_text
@@ -33,7 +36,7 @@ from kqa.checkpoint import Checkpoints, TrainState
 from kqa.errors import ConfigError, InputError
 from kqa.retrieval.control import MatchedControlRetriever
 from kqa.trainloop import TrainLoop, linear_schedule
-from kqa.types import Question
+from kqa.types import Evidence, Question
 
 logger = logging.getLogger(__name__)
 KEEP_CHECKPOINTS = 2  # the newest checkpoints kept under out/checkpoints
@@ -76,8 +79,10 @@ class Trainer:
 
     def __init__(self, adapter: AdapterConfig, train: TrainConfig, retriever=None, *,
                  graph_checksum: str | None = None, progress: bool = True,
-                 long_context: LongContextConfig = LongContextConfig()):
+                 long_context: LongContextConfig = LongContextConfig(), graph: str | Path | None = None):
+        """`graph`: the folder whose facts `train.knowledge_pretraining` reads."""
         self.adapter = adapter
+        self.graph = graph
         self.long_context = long_context
         self.config = train
         self.retriever = retriever
@@ -97,9 +102,16 @@ class Trainer:
         _write_split(out, split, questions, accelerator.is_main_process, train_ids)
         model, tokenizer = self._model(init_from)
         model.to(accelerator.device)
+        objectives = self._objectives(model, tokenizer, resume)
         train, dev = self._examples(model, tokenizer, [*(questions[i] for i in train_ids), *extra],
-                                    [questions[i] for i in split.dev])
+                                    [questions[i] for i in split.dev], spans=objectives is not None)
+        if objectives is not None and cfg.knowledge_pretraining is not None:
+            self._pretrain(model, objectives, tokenizer)
         optimizer = make_optimizer(model, model.backbone, self.adapter, cfg)
+        if objectives is not None:  # training-only heads: optimized beside the adapter, never saved with it
+            objectives.to(accelerator.device)
+            optimizer.add_param_group({"params": list(objectives.parameters()), "lr": cfg.lr,
+                                       "weight_decay": cfg.weight_decay})
         scheduler = linear_schedule(optimizer, cfg.warmup_steps, -(-len(train) // cfg.batch_size) * cfg.epochs)
         cache, cache_s = self._cache(model, train + dev, pad_id(tokenizer), out)
         checkpoints = Checkpoints(out, KEEP_CHECKPOINTS)
@@ -107,7 +119,7 @@ class Trainer:
         resumed_from = state.global_step
         ddp_model, optimizer = accelerator.prepare(model, optimizer)
         loop = TrainLoop(ddp_model, model, optimizer, scheduler, accelerator, cfg, pad_id(tokenizer), cache,
-                         len(train), checkpoints)
+                         len(train), checkpoints, objectives, _mask_id(tokenizer))
         tracker = Tracker(cfg.report_to, out, accelerator.is_main_process)
         epoch_seconds = loop.run(state, train, dev, out, tracker, self.progress)
         tracker.close()
@@ -126,11 +138,40 @@ class Trainer:
         self._prepare_long_context(model)
         return model, tokenizer
 
-    def _examples(self, model: KnowledgeModel, tokenizer, train: Sequence[Question],
-                  dev: Sequence[Question]) -> tuple[list[EncodedQuestion], list[EncodedQuestion]]:
-        """Each question with its facts, tokenized once for all epochs."""
-        encoder = model.make_encoder(tokenizer, self.config.max_length, documents=self.long_context.enabled)
-        return [self._encode(encoder, q) for q in train], [self._encode(encoder, q) for q in dev]
+    def _examples(self, model: KnowledgeModel, tokenizer, train: Sequence[Question], dev: Sequence[Question],
+                  spans: bool = False) -> tuple[list[EncodedQuestion], list[EncodedQuestion]]:
+        """Each question with its facts, tokenized once for all epochs (`spans`: with their head/tail positions)."""
+        encoder = model.make_encoder(tokenizer, self.config.max_length, documents=self.long_context.enabled,
+                                     spans=spans)
+        dropout = self.config.fact_dropout
+        return [self._encode(encoder, q, dropout) for q in train], [self._encode(encoder, q) for q in dev]
+
+    def _pretrain(self, model: KnowledgeModel, objectives: KnowledgeObjectives, tokenizer) -> None:
+        """`train.knowledge_pretraining`: the adapter reads the graph's facts alone before it sees a question."""
+        settings = self.config.knowledge_pretraining
+        if self.graph is None:
+            raise ConfigError("`train.knowledge_pretraining` reads the graph's facts, but no graph was given: set "
+                              "`graph.path` in the pipeline (or --graph), or remove the setting.")
+        facts = graph_facts(self.graph, settings.facts, self.config.seed)
+        encoder = model.make_encoder(tokenizer, self.config.max_length, spans=True)
+        KnowledgePretrainer(settings, self.config.seed, self.progress).run(model, objectives, encoder, tokenizer,
+                                                                           facts, _mask_id(tokenizer))
+
+    def _objectives(self, model: KnowledgeModel, tokenizer, resume: bool) -> KnowledgeObjectives | None:
+        """KPE's knowledge heads when `train.knowledge_losses` is set and there are facts to read (a reader trained
+        without knowledge trains exactly as without the setting)."""
+        losses = self.config.knowledge_losses
+        if losses is None or self.retriever is None:
+            return None
+        if not self.adapter.reads_stream:
+            raise ConfigError(f"`train.knowledge_losses` trains the gated adapter's knowledge stream, but `adapter."
+                              f"method` {self.adapter.method!r} with `adapter.knowledge` {self.adapter.knowledge!r} "
+                              f"reads none: use a gated method with knowledge stream or both, or remove the setting.")
+        if resume:
+            raise ConfigError("`--resume` cannot continue a run with `train.knowledge_losses`: checkpoints hold the "
+                              "adapter but not KPE's training-only heads. Start the run again without --resume.")
+        relations = relation_embeddings(model.backbone.get_input_embeddings(), tokenizer)  # (R, H), frozen
+        return KnowledgeObjectives(model.hidden, len(tokenizer), relations, losses)
 
     def _coreset(self, questions: Sequence[Question], split: Split) -> tuple[int, ...]:
         """The train split, or its K-means core-set (`train.coreset`): indices into `questions`."""
@@ -158,11 +199,13 @@ class Trainer:
         unfrozen = prepare_long_context(model.backbone, long)
         logger.info("long context: S2-Attn %s, %d backbone tensors unfrozen", long.enabled, len(unfrozen))
 
-    def _encode(self, encoder, question: Question) -> EncodedQuestion:
+    def _encode(self, encoder, question: Question, fact_dropout: float = 0.0) -> EncodedQuestion:
         if question.answer not in question.labels:
             raise InputError(f"question {question.id!r}: training needs a gold `answer` among {question.labels}, "
                              f"got {question.answer!r}.")
         evidence = self.retriever.run(question) if self.retriever is not None else None
+        if evidence is not None and fact_dropout:
+            evidence = drop_facts(evidence, fact_dropout, self.config.seed)
         return encoder.encode(question, evidence)
 
     def _cache(self, model: KnowledgeModel, examples, pad: int, out: Path) -> tuple[ActivationCache | None, float]:
@@ -196,6 +239,19 @@ def _init_from(model: KnowledgeModel, folder: str | Path) -> None:
     check_compatible(model.config, saved)
     load_trainable_state(model, saved.weights)
     logger.info("continuing from the adapter in %s", folder)
+
+
+def _mask_id(tokenizer) -> int:
+    """[MASK] for an encoder; a decoder's tokenizer has none, so its padding token stands in."""
+    return tokenizer.mask_token_id if tokenizer.mask_token_id is not None else pad_id(tokenizer)
+
+
+def drop_facts(evidence: Evidence, rate: float, seed: int) -> Evidence:
+    """Withhold each choice's facts with probability `rate`, seeded by (seed, question id): the same choices lose
+    their facts in every epoch and every run (`train.fact_dropout`)."""
+    rng = random.Random(f"{seed}:{evidence.question_id}")
+    kept = tuple(() if rng.random() < rate else facts for facts in evidence.per_choice)
+    return replace(evidence, per_choice=kept)
 
 
 def _write_split(out: Path, split: Split, questions: Sequence[Question], main: bool,
@@ -236,7 +292,7 @@ def train_pipeline(pipeline: str | Path | None, data: str, out: str | Path, *, l
     if control and retriever is not None:
         retriever = MatchedControlRetriever(retriever, [*questions, *extra], seed=train.seed)
     trainer = Trainer(adapter, train, retriever, graph_checksum=graph_checksum(graph_path), progress=progress,
-                      long_context=config.long_context)
+                      long_context=config.long_context, graph=graph_path)
     return trainer.run(questions, out, resume=resume, init_from=init_from, extra=extra)
 
 
