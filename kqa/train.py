@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -36,7 +35,7 @@ from kqa.checkpoint import Checkpoints, TrainState
 from kqa.errors import ConfigError, InputError
 from kqa.retrieval.control import MatchedControlRetriever
 from kqa.trainloop import TrainLoop, linear_schedule
-from kqa.types import Evidence, Question
+from kqa.types import Question
 
 logger = logging.getLogger(__name__)
 KEEP_CHECKPOINTS = 2  # the newest checkpoints kept under out/checkpoints
@@ -143,8 +142,7 @@ class Trainer:
         """Each question with its facts, tokenized once for all epochs (`spans`: with their head/tail positions)."""
         encoder = model.make_encoder(tokenizer, self.config.max_length, documents=self.long_context.enabled,
                                      spans=spans)
-        dropout = self.config.fact_dropout
-        return [self._encode(encoder, q, dropout) for q in train], [self._encode(encoder, q) for q in dev]
+        return [self._encode(encoder, q) for q in train], [self._encode(encoder, q) for q in dev]
 
     def _pretrain(self, model: KnowledgeModel, objectives: KnowledgeObjectives, tokenizer) -> None:
         """`train.knowledge_pretraining`: the adapter reads the graph's facts alone before it sees a question."""
@@ -199,13 +197,11 @@ class Trainer:
         unfrozen = prepare_long_context(model.backbone, long)
         logger.info("long context: S2-Attn %s, %d backbone tensors unfrozen", long.enabled, len(unfrozen))
 
-    def _encode(self, encoder, question: Question, fact_dropout: float = 0.0) -> EncodedQuestion:
+    def _encode(self, encoder, question: Question) -> EncodedQuestion:
         if question.answer not in question.labels:
             raise InputError(f"question {question.id!r}: training needs a gold `answer` among {question.labels}, "
                              f"got {question.answer!r}.")
         evidence = self.retriever.run(question) if self.retriever is not None else None
-        if evidence is not None and fact_dropout:
-            evidence = drop_facts(evidence, fact_dropout, self.config.seed)
         return encoder.encode(question, evidence)
 
     def _cache(self, model: KnowledgeModel, examples, pad: int, out: Path) -> tuple[ActivationCache | None, float]:
@@ -244,14 +240,6 @@ def _init_from(model: KnowledgeModel, folder: str | Path) -> None:
 def _mask_id(tokenizer) -> int:
     """[MASK] for an encoder; a decoder's tokenizer has none, so its padding token stands in."""
     return tokenizer.mask_token_id if tokenizer.mask_token_id is not None else pad_id(tokenizer)
-
-
-def drop_facts(evidence: Evidence, rate: float, seed: int) -> Evidence:
-    """Withhold each choice's facts with probability `rate`, seeded by (seed, question id): the same choices lose
-    their facts in every epoch and every run (`train.fact_dropout`)."""
-    rng = random.Random(f"{seed}:{evidence.question_id}")
-    kept = tuple(() if rng.random() < rate else facts for facts in evidence.per_choice)
-    return replace(evidence, per_choice=kept)
 
 
 def _write_split(out: Path, split: Split, questions: Sequence[Question], main: bool,

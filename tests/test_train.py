@@ -262,19 +262,3 @@ def test_two_process_cpu_ddp_smoke(tiny_bert_dir, tmp_path):
     assert sorted(log["rank"] for log in logs) == [0, 1] and all(log["world"] == 2 for log in logs)
     assert logs[0]["losses"] == pytest.approx(logs[1]["losses"]) and len(logs[0]["losses"]) == 3
     assert (tmp_path / "out" / "adapter" / "adapter.safetensors").is_file()
-
-
-def test_fact_dropout_withholds_a_seeded_share_of_choices():
-    from kqa.train import drop_facts
-
-    evidence = [FakeRetriever().run(q) for q in QUESTIONS]
-    dropped = [drop_facts(e, 0.5, seed=3) for e in evidence]
-    assert dropped == [drop_facts(e, 0.5, seed=3) for e in evidence]  # same choices every epoch and every run
-    assert dropped != [drop_facts(e, 0.5, seed=4) for e in evidence]
-    lists = [(kept, full) for d, e in zip(dropped, evidence) for kept, full in zip(d.per_choice, e.per_choice)]
-    assert all(kept in ((), full) for kept, full in lists)  # a choice keeps all its facts or none
-    share = sum(kept == () for kept, _ in lists) / len(lists)
-    assert 0.3 < share < 0.7
-    assert [d.question_id for d in dropped] == [e.question_id for e in evidence]
-    with pytest.raises(ValueError, match="fact_dropout"):
-        TrainConfig(fact_dropout=1.0)

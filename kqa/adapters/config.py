@@ -237,10 +237,6 @@ class TrainConfig(BaseModel):
         None, description="Before the QA fine-tuning, train the gated adapter on the graph's facts alone with the "
         "`knowledge_losses` objectives; null: no pre-training."
     )
-    fact_dropout: float = Field(
-        0.0, ge=0, lt=1, description="Training only: this share of the (question, choice) fact lists is withheld "
-        "(seeded per question), so the reader learns that a choice the graph says nothing about can still be right."
-    )
     report_to: list[Literal["tensorboard", "mlflow"]] = Field(
         default_factory=list, description="Experiment trackers: tensorboard and/or mlflow."
     )

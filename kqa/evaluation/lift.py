@@ -33,7 +33,7 @@ from kqa.types import Evidence, Question
 logger = logging.getLogger(__name__)
 READERS = ("without", "facts", "control")
 PAIRS = (("facts", "without"), ("facts", "control"))
-KNOWLEDGE_ONLY = {"knowledge_losses", "knowledge_pretraining", "fact_dropout"}  # train settings a reader without facts never uses
+KNOWLEDGE_ONLY = {"knowledge_losses", "knowledge_pretraining"}  # train settings a reader without facts never uses
 
 
 @dataclass(frozen=True)
