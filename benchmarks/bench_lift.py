@@ -47,8 +47,7 @@ def main() -> None:
     retriever = CachedRetriever(FactRetriever.from_graph(graph, config.graph.spacy_model, config.retrieval))
     began = time.perf_counter()
     lift = KnowledgeLift(config.adapter, config.train, retriever, graph_checksum=graph_checksum(graph),
-                         retrieval_key=config.retrieval.model_dump(mode="json"), readers=args.readers.split(","),
-                         graph=graph)
+                         retrieval_key=config.retrieval.model_dump(mode="json"), readers=args.readers.split(","))
     result = lift.run(questions, Path("runs/lift") / tag, without_dir=args.without_dir)
     print(result.table())
     latencies = sorted(retriever.seconds)

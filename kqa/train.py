@@ -24,10 +24,8 @@ from safetensors.torch import load_file
 from kqa.adapters.cache import ActivationCache
 from kqa.adapters.config import AdapterConfig, LongContextConfig, TrainConfig
 from kqa.adapters.encoding import EncodedQuestion, pad_id
-from kqa.adapters.kpe import KnowledgeObjectives, relation_embeddings
-from kqa.adapters.model import KnowledgeModel, build_model, check_cache_allowed
 from kqa.adapters.optim import make_optimizer
-from kqa.adapters.pretrain import KnowledgePretrainer, graph_facts
+from kqa.adapters.model import KnowledgeModel, build_model, check_cache_allowed
 from kqa.adapters.saving import check_compatible, load_trainable_state, read_adapter, save_adapter
 from kqa.adapters.tracking import Tracker
 from kqa.atomic import atomic_text
@@ -78,10 +76,8 @@ class Trainer:
 
     def __init__(self, adapter: AdapterConfig, train: TrainConfig, retriever=None, *,
                  graph_checksum: str | None = None, progress: bool = True,
-                 long_context: LongContextConfig = LongContextConfig(), graph: str | Path | None = None):
-        """`graph`: the folder whose facts `train.knowledge_pretraining` reads."""
+                 long_context: LongContextConfig = LongContextConfig()):
         self.adapter = adapter
-        self.graph = graph
         self.long_context = long_context
         self.config = train
         self.retriever = retriever
@@ -101,16 +97,9 @@ class Trainer:
         _write_split(out, split, questions, accelerator.is_main_process, train_ids)
         model, tokenizer = self._model(init_from)
         model.to(accelerator.device)
-        objectives = self._objectives(model, tokenizer, resume)
         train, dev = self._examples(model, tokenizer, [*(questions[i] for i in train_ids), *extra],
-                                    [questions[i] for i in split.dev], spans=objectives is not None)
-        if objectives is not None and cfg.knowledge_pretraining is not None:
-            self._pretrain(model, objectives, tokenizer)
+                                    [questions[i] for i in split.dev])
         optimizer = make_optimizer(model, model.backbone, self.adapter, cfg)
-        if objectives is not None:  # training-only heads: optimized beside the adapter, never saved with it
-            objectives.to(accelerator.device)
-            optimizer.add_param_group({"params": list(objectives.parameters()), "lr": cfg.lr,
-                                       "weight_decay": cfg.weight_decay})
         scheduler = linear_schedule(optimizer, cfg.warmup_steps, -(-len(train) // cfg.batch_size) * cfg.epochs)
         cache, cache_s = self._cache(model, train + dev, pad_id(tokenizer), out)
         checkpoints = Checkpoints(out, KEEP_CHECKPOINTS)
@@ -118,7 +107,7 @@ class Trainer:
         resumed_from = state.global_step
         ddp_model, optimizer = accelerator.prepare(model, optimizer)
         loop = TrainLoop(ddp_model, model, optimizer, scheduler, accelerator, cfg, pad_id(tokenizer), cache,
-                         len(train), checkpoints, objectives, _mask_id(tokenizer))
+                         len(train), checkpoints)
         tracker = Tracker(cfg.report_to, out, accelerator.is_main_process)
         epoch_seconds = loop.run(state, train, dev, out, tracker, self.progress)
         tracker.close()
@@ -137,39 +126,11 @@ class Trainer:
         self._prepare_long_context(model)
         return model, tokenizer
 
-    def _examples(self, model: KnowledgeModel, tokenizer, train: Sequence[Question], dev: Sequence[Question],
-                  spans: bool = False) -> tuple[list[EncodedQuestion], list[EncodedQuestion]]:
-        """Each question with its facts, tokenized once for all epochs (`spans`: with their head/tail positions)."""
-        encoder = model.make_encoder(tokenizer, self.config.max_length, documents=self.long_context.enabled,
-                                     spans=spans)
+    def _examples(self, model: KnowledgeModel, tokenizer, train: Sequence[Question],
+                  dev: Sequence[Question]) -> tuple[list[EncodedQuestion], list[EncodedQuestion]]:
+        """Each question with its facts, tokenized once for all epochs."""
+        encoder = model.make_encoder(tokenizer, self.config.max_length, documents=self.long_context.enabled)
         return [self._encode(encoder, q) for q in train], [self._encode(encoder, q) for q in dev]
-
-    def _pretrain(self, model: KnowledgeModel, objectives: KnowledgeObjectives, tokenizer) -> None:
-        """`train.knowledge_pretraining`: the adapter reads the graph's facts alone before it sees a question."""
-        settings = self.config.knowledge_pretraining
-        if self.graph is None:
-            raise ConfigError("`train.knowledge_pretraining` reads the graph's facts, but no graph was given: set "
-                              "`graph.path` in the pipeline (or --graph), or remove the setting.")
-        facts = graph_facts(self.graph, settings.facts, self.config.seed)
-        encoder = model.make_encoder(tokenizer, self.config.max_length, spans=True)
-        KnowledgePretrainer(settings, self.config.seed, self.progress).run(model, objectives, encoder, tokenizer,
-                                                                           facts, _mask_id(tokenizer))
-
-    def _objectives(self, model: KnowledgeModel, tokenizer, resume: bool) -> KnowledgeObjectives | None:
-        """KPE's knowledge heads when `train.knowledge_losses` is set and there are facts to read (a reader trained
-        without knowledge trains exactly as without the setting)."""
-        losses = self.config.knowledge_losses
-        if losses is None or self.retriever is None:
-            return None
-        if not self.adapter.reads_stream:
-            raise ConfigError(f"`train.knowledge_losses` trains the gated adapter's knowledge stream, but `adapter."
-                              f"method` {self.adapter.method!r} with `adapter.knowledge` {self.adapter.knowledge!r} "
-                              f"reads none: use a gated method with knowledge stream or both, or remove the setting.")
-        if resume:
-            raise ConfigError("`--resume` cannot continue a run with `train.knowledge_losses`: checkpoints hold the "
-                              "adapter but not KPE's training-only heads. Start the run again without --resume.")
-        relations = relation_embeddings(model.backbone.get_input_embeddings(), tokenizer)  # (R, H), frozen
-        return KnowledgeObjectives(model.hidden, len(tokenizer), relations, losses)
 
     def _coreset(self, questions: Sequence[Question], split: Split) -> tuple[int, ...]:
         """The train split, or its K-means core-set (`train.coreset`): indices into `questions`."""
@@ -237,11 +198,6 @@ def _init_from(model: KnowledgeModel, folder: str | Path) -> None:
     logger.info("continuing from the adapter in %s", folder)
 
 
-def _mask_id(tokenizer) -> int:
-    """[MASK] for an encoder; a decoder's tokenizer has none, so its padding token stands in."""
-    return tokenizer.mask_token_id if tokenizer.mask_token_id is not None else pad_id(tokenizer)
-
-
 def _write_split(out: Path, split: Split, questions: Sequence[Question], main: bool,
                  trained: Sequence[int] | None = None) -> None:
     if not main:
@@ -280,7 +236,7 @@ def train_pipeline(pipeline: str | Path | None, data: str, out: str | Path, *, l
     if control and retriever is not None:
         retriever = MatchedControlRetriever(retriever, [*questions, *extra], seed=train.seed)
     trainer = Trainer(adapter, train, retriever, graph_checksum=graph_checksum(graph_path), progress=progress,
-                      long_context=config.long_context, graph=graph_path)
+                      long_context=config.long_context)
     return trainer.run(questions, out, resume=resume, init_from=init_from, extra=extra)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -14,8 +13,7 @@ from tqdm.auto import tqdm
 
 from kqa.adapters.cache import ActivationCache
 from kqa.adapters.config import TrainConfig
-from kqa.adapters.encoding import Batch, EncodedQuestion, collate
-from kqa.adapters.kpe import KnowledgeObjectives, mask_tails
+from kqa.adapters.encoding import EncodedQuestion, collate
 from kqa.adapters.model import KnowledgeModel
 from kqa.adapters.saving import trainable_state
 from kqa.atomic import atomic_write
@@ -28,12 +26,10 @@ class TrainLoop:
     """The epoch/step loop: shuffling per epoch, sharding per process, checkpoints, dev evaluation."""
 
     def __init__(self, ddp_model, model: KnowledgeModel, optimizer, scheduler, accelerator, config: TrainConfig,
-                 pad: int, cache: ActivationCache | None, n_train: int, checkpoints: Checkpoints,
-                 objectives: KnowledgeObjectives | None = None, mask_id: int | None = None):
+                 pad: int, cache: ActivationCache | None, n_train: int, checkpoints: Checkpoints):
         self.ddp_model, self.model, self.optimizer, self.scheduler = ddp_model, model, optimizer, scheduler
         self.accelerator, self.config, self.pad, self.cache, self.n_train = accelerator, config, pad, cache, n_train
         self.checkpoints = checkpoints
-        self.objectives, self.mask_id = objectives, mask_id  # KPE's knowledge losses (train.knowledge_losses)
         self.examples = 0  # training examples seen in this call (for examples/s)
 
     def run(self, state: TrainState, train, dev, out: Path, tracker, progress: bool) -> list[float]:
@@ -75,12 +71,8 @@ class TrainLoop:
         acc = self.accelerator
         mine = indices[acc.process_index :: acc.num_processes] or indices[:1]  # every process must step
         self.ddp_model.train()
-        batch = collate([train[i] for i in mine], self.pad).to(acc.device)
-        if self.objectives is not None and batch.fact_spans is not None:
-            loss = self._knowledge_loss(batch, mine)
-        else:
-            loss = torch.nn.functional.cross_entropy(self._forward(self.ddp_model, batch, mine),
-                                                     self._labels(train, mine))
+        logits = self._logits(self.ddp_model, [train[i] for i in mine], mine)
+        loss = torch.nn.functional.cross_entropy(logits, self._labels(train, mine))
         acc.backward(loss)
         self.optimizer.step()
         self.scheduler.step()
@@ -90,21 +82,12 @@ class TrainLoop:
     def _labels(self, examples, indices) -> torch.Tensor:
         return torch.tensor([examples[i].label for i in indices], device=self.accelerator.device)
 
-    def _knowledge_loss(self, batch: Batch, ids: list[int]) -> torch.Tensor:
-        """QA cross-entropy on the batch with every fact's tail masked in the stream, plus KPE's knowledge losses."""
-        masked, labels = mask_tails(batch.fact_ids, batch.fact_spans, self.mask_id)
-        logits, stream = self._forward(self.ddp_model, replace(batch, fact_ids=masked), ids, with_stream=True)
-        qa = torch.nn.functional.cross_entropy(logits, batch.labels)
-        return qa + self.objectives(stream.float(), batch.fact_spans, labels)
-
-    def _forward(self, model, batch: Batch, cache_ids: list[int], **kwargs):
+    def _logits(self, model, items: list[EncodedQuestion], cache_ids: list[int]) -> torch.Tensor:
+        batch = collate(items, self.pad).to(self.accelerator.device)
         prefix = None
         if self.cache is not None:
             prefix = self.cache.prefix(cache_ids, batch.input_ids.shape[1]).to(self.accelerator.device)
-        return model(batch, prefix, **kwargs)
-
-    def _logits(self, model, items: list[EncodedQuestion], cache_ids: list[int]) -> torch.Tensor:
-        return self._forward(model, collate(items, self.pad).to(self.accelerator.device), cache_ids)
+        return model(batch, prefix)
 
     @torch.no_grad()
     def evaluate(self, dev: list[EncodedQuestion]) -> float:

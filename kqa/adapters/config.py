@@ -177,26 +177,6 @@ class TrainingSet(BaseModel):
                           "seeded half, 2 = each twice.")
 
 
-class KnowledgeLosses(BaseModel):
-    """`train.knowledge_losses`: weights of KPE's two knowledge objectives (gated methods; kqa.adapters.kpe)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    span: float = Field(1.0, ge=0, description="Weight of the masked tail-span prediction loss (KPE: 1).")
-    relation: float = Field(1.0, ge=0, description="Weight of the relation discrimination loss (KPE: 1).")
-    temperature: float = Field(0.1, gt=0, description="InfoNCE temperature of relation discrimination (KPE: 0.1).")
-
-
-class KnowledgePretraining(BaseModel):
-    """`train.knowledge_pretraining`: the gated adapter first reads the graph's own facts alone (kqa.adapters.pretrain)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    facts: int = Field(50_000, gt=0, description="Verbalized facts read once: a seeded sample of the graph's.")
-    batch_size: int = Field(32, gt=0, description="Fact streams per optimizer step.")
-    lr: float = Field(1e-3, gt=0, description="Learning rate (AdamW) of the pre-training.")
-
-
 class TrainConfig(BaseModel):
     """How the adapter is trained: split, optimizer, early stopping, checkpoints, cache, logging."""
 
@@ -229,23 +209,12 @@ class TrainConfig(BaseModel):
         "the split of the main question set stays the in-domain train/dev/test."
     )
     coreset_embedder: str = Field("minilm-l6", description="sentence-transformers model embedding the questions.")
-    knowledge_losses: KnowledgeLosses | None = Field(
-        None, description="KPE's knowledge objectives beside the QA loss (masked tail spans, relation "
-        "discrimination), for a gated adapter reading the knowledge stream; null: the QA loss alone."
-    )
-    knowledge_pretraining: KnowledgePretraining | None = Field(
-        None, description="Before the QA fine-tuning, train the gated adapter on the graph's facts alone with the "
-        "`knowledge_losses` objectives; null: no pre-training."
-    )
     report_to: list[Literal["tensorboard", "mlflow"]] = Field(
         default_factory=list, description="Experiment trackers: tensorboard and/or mlflow."
     )
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
-        if self.knowledge_pretraining is not None and self.knowledge_losses is None:
-            raise ValueError("`knowledge_pretraining` learns the `knowledge_losses` objectives: set "
-                             "`knowledge_losses` too (e.g. `knowledge_losses: {span: 1.0, relation: 1.0}`)")
         if self.train_fraction + self.dev_fraction > 1:
             raise ValueError(
                 f"`train_fraction` + `dev_fraction` must be <= 1, got {self.train_fraction} + {self.dev_fraction}"

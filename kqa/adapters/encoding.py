@@ -14,7 +14,6 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from kqa.adapters.kpe import stream_spans
 from kqa.adapters.longlora import build_long_input, facts_from_evidence
 from kqa.types import Evidence, Fact, Question
 
@@ -31,8 +30,6 @@ class EncodedQuestion:
     pairs: tuple[tuple[int, ...], ...]
     facts: tuple[tuple[int, ...], ...]
     label: int  # gold choice index, -1 when unknown
-    # per choice, (head start, head end, tail start, tail end, relation id) of each fact in its stream (KPE's losses)
-    spans: tuple[tuple[tuple[int, int, int, int, int], ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,7 +41,6 @@ class Batch:
     slots: torch.Tensor  # (N,) flat position of each sequence in the (B, C) logits
     labels: torch.Tensor  # (B,) gold choice index, -1 when unknown
     n_choices: int  # C, the most choices of any question in the batch
-    fact_spans: torch.Tensor | None = None  # (S, 6) [sequence, h0, h1, t0, t1, relation] when the encoder kept spans
 
     def to(self, device: torch.device | str) -> Batch:
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -55,10 +51,9 @@ class QuestionEncoder:
     """Tokenize (question, choice) pairs and their facts for one backbone family."""
 
     def __init__(self, tokenizer, family: str, max_length: int, max_fact_tokens: int, facts_per_choice: int,
-                 documents: bool = False, *, stream: bool = True, text: bool = False, spans: bool = False):
+                 documents: bool = False, *, stream: bool = True, text: bool = False):
         self.tokenizer = tokenizer
         self.stream, self.text = stream, text  # where the facts go: the knowledge stream, the input text
-        self.spans = spans and stream  # keep each fact's head/tail token positions in the stream (KPE's losses)
         # long_context: every retrieved fact of the question becomes a "Document i:" line of the decoder prompt
         self.documents = documents
         self.family = family  # "encoder" (text pairs with [CLS]/[SEP]) or "decoder" (one prompt)
@@ -75,25 +70,16 @@ class QuestionEncoder:
             pairs = tuple(self._pair(question.stem, c.text, self._text_facts(per_choice, i))
                           for i, c in enumerate(question.choices))
         stream = per_choice if self.stream else ()
-        streams = [self.stream_with_spans(stream[i] if i < len(stream) else ()) for i in range(len(pairs))]
+        facts = tuple(self.fact_ids(stream[i] if i < len(stream) else ()) for i in range(len(pairs)))
         label = question.labels.index(question.answer) if question.answer in question.labels else -1
-        spans = tuple(s for _, s in streams) if self.spans else ()
-        return EncodedQuestion(pairs, tuple(ids for ids, _ in streams), label, spans)
+        return EncodedQuestion(pairs, facts, label)
 
     def fact_ids(self, facts: Sequence[Fact]) -> tuple[int, ...]:
-        return self.stream_with_spans(facts)[0]
-
-    def stream_with_spans(self, facts: Sequence[Fact]) -> tuple[tuple[int, ...], tuple]:
-        """The knowledge stream's token ids and, with `spans`, each fact's head/tail positions in it."""
-        kept = [f for f in facts[: self.facts_per_choice] if f.text]
-        if not kept:
-            return (), ()
-        texts = [f.text for f in kept]
-        out = self.tokenizer(FACT_SEPARATOR.join(texts), add_special_tokens=False, return_offsets_mapping=self.spans)
-        ids = tuple(out["input_ids"][: self.max_fact_tokens])
-        if not self.spans:
-            return ids, ()
-        return ids, stream_spans(out["offset_mapping"][: len(ids)], kept, texts, FACT_SEPARATOR)
+        texts = [f.text for f in facts[: self.facts_per_choice] if f.text]
+        if not texts:
+            return ()
+        ids = self.tokenizer(FACT_SEPARATOR.join(texts), add_special_tokens=False)["input_ids"]
+        return tuple(ids[: self.max_fact_tokens])
 
     def _long_pair(self, prompt: str, choice: str) -> tuple[int, ...]:
         """Cut from the left: the question and the choice at the end must survive, the oldest documents go first."""
@@ -142,16 +128,7 @@ def collate(items: Sequence[EncodedQuestion], pad_id: int) -> Batch:
     fact_ids, fact_mask = _pad(facts, pad_id, 1)  # K >= 1 so a batch without any fact still has a stream
     slots = [b * n_choices + c for b, item in enumerate(items) for c in range(len(item.pairs))]
     return Batch(input_ids, attention, fact_ids, fact_mask.bool(), torch.tensor(slots),
-                 torch.tensor([item.label for item in items]), n_choices, _spans(items))
-
-
-def _spans(items: Sequence[EncodedQuestion]) -> torch.Tensor | None:
-    """(S, 6) [flat sequence index, h0, h1, t0, t1, relation] of every fact span in the batch; None without spans."""
-    if not any(item.spans for item in items):
-        return None
-    per_sequence = [choice for item in items for choice in (item.spans or ((),) * len(item.pairs))]
-    rows = [(n, *span) for n, spans in enumerate(per_sequence) for span in spans]
-    return torch.tensor(rows, dtype=torch.long).view(-1, 6)
+                 torch.tensor([item.label for item in items]), n_choices)
 
 
 def _pad(rows: Sequence[Sequence[int]], pad_id: int, minimum: int) -> tuple[torch.Tensor, torch.Tensor]:

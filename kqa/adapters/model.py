@@ -113,10 +113,8 @@ class KnowledgeModel(nn.Module):
         return sum(p.numel() for k, p in self.backbone.named_parameters() if not is_peft_key(k))
 
     # ---- forward -----------------------------------------------------------------------------------------------
-    def forward(self, batch: Batch, prefix: torch.Tensor | None = None,
-                with_stream: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B, C). `prefix` (N, T, d): cached input of the first adapted layer; the layers below are skipped.
-        `with_stream`: also the knowledge stream leaving the last adapted layer (N, K, d), for KPE's losses."""
+    def forward(self, batch: Batch, prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, C). `prefix` (N, T, d): cached input of the first adapted layer; the layers below are skipped."""
         state = self._knowledge(batch) if self.injector is not None else None
         feeding = self.injector.feeding(state) if self.injector is not None else nullcontext()
         with feeding, self._from_prefix(prefix):
@@ -126,12 +124,7 @@ class KnowledgeModel(nn.Module):
         scores = self.heads[self.active](pooled).squeeze(-1)  # (N,)
         flat = torch.full((len(batch.labels) * batch.n_choices,), float("-inf"), dtype=scores.dtype,
                           device=scores.device)
-        logits = flat.scatter(0, batch.slots, scores).view(len(batch.labels), batch.n_choices)  # (B, C)
-        if not with_stream:
-            return logits
-        if state is None:
-            raise ConfigError(f"the knowledge stream needs a gated method, got `adapter.method` {self.config.method!r}")
-        return logits, state.stream
+        return flat.scatter(0, batch.slots, scores).view(len(batch.labels), batch.n_choices)  # (B, C)
 
     def _knowledge(self, batch: Batch) -> KnowledgeState:
         adapter = self.adapters[self.active]
@@ -216,12 +209,11 @@ class KnowledgeModel(nn.Module):
             self.injector = KnowledgeInjector(self.layers, self.layer_ids)
         self.set_active(self.active)
 
-    def make_encoder(self, tokenizer, max_length: int, documents: bool = False, spans: bool = False) -> QuestionEncoder:
-        """`spans`: keep each fact's head/tail positions in the stream (KPE's losses need them)."""
+    def make_encoder(self, tokenizer, max_length: int, documents: bool = False) -> QuestionEncoder:
         c = self.config
         return QuestionEncoder(tokenizer, self.family, max_length, c.max_fact_tokens,
                                c.facts_per_choice if c.reads_facts else 0, documents, stream=c.reads_stream,
-                               text=c.reads_text, spans=spans)
+                               text=c.reads_text)
 
 
 def _copy(module: nn.Module) -> nn.Module:

@@ -33,7 +33,6 @@ from kqa.types import Evidence, Question
 logger = logging.getLogger(__name__)
 READERS = ("without", "facts", "control")
 PAIRS = (("facts", "without"), ("facts", "control"))
-KNOWLEDGE_ONLY = {"knowledge_losses", "knowledge_pretraining"}  # train settings a reader without facts never uses
 
 
 @dataclass(frozen=True)
@@ -88,8 +87,7 @@ class KnowledgeLift:
     """Train the three readers of one adapter configuration on one split, and test them on its test part."""
 
     def __init__(self, adapter: AdapterConfig, train: TrainConfig, retriever, *, progress: bool = True,
-                 graph_checksum: str | None = None, retrieval_key: object = None, readers: Sequence[str] = READERS,
-                 graph: str | Path | None = None):
+                 graph_checksum: str | None = None, retrieval_key: object = None, readers: Sequence[str] = READERS):
         """`graph_checksum` and `retrieval_key` (e.g. the retrieval settings as JSON) tell stored facts/control
         readers apart: a reader is reused only when they match (the `without` reader depends on neither)."""
         unknown = sorted(set(readers) - set(READERS))
@@ -98,7 +96,6 @@ class KnowledgeLift:
         self.adapter, self.train, self.retriever = adapter, train, retriever
         self.progress, self.readers = progress, tuple(readers)
         self.knowledge = {"graph": graph_checksum, "retrieval": retrieval_key}
-        self.graph = graph  # read by train.knowledge_pretraining
 
     def run(self, questions: Sequence[Question], out_dir: str | Path, *,
             without_dir: str | Path | None = None) -> LiftResult:
@@ -130,7 +127,7 @@ class KnowledgeLift:
             logger.info("reader %r in %s was trained with these settings: kept", name, folder)
             return stored
         trained = Trainer(self.adapter, self.train, source, graph_checksum=self.knowledge["graph"],
-                          progress=self.progress, graph=self.graph).run(questions, folder, extra=extra)
+                          progress=self.progress).run(questions, folder, extra=extra)
         seconds = time.perf_counter() - began
         evidence = [source.run(q) for q in test] if source is not None else [Evidence.empty(q) for q in test]
         reader = AdapterReader(trained.adapter_dir, max_length=self.train.max_length)
@@ -146,8 +143,7 @@ class KnowledgeLift:
     def _stamp(self, questions, knowledge: bool) -> dict:
         """What a stored run must match to be reused: the settings, the questions, and for a reader of facts the
         graph and the retrieval settings."""
-        train = self.train.model_dump(mode="json", exclude=None if knowledge else KNOWLEDGE_ONLY)
-        return {"adapter": self.adapter.model_dump(mode="json"), "train": train,
+        return {"adapter": self.adapter.model_dump(mode="json"), "train": self.train.model_dump(mode="json"),
                 "questions": [q.id for q in questions], "knowledge": self.knowledge if knowledge else None}
 
 
