@@ -20,7 +20,7 @@ REPEATS = ("-recheck", "-session24")  # reruns that reproduce a shown row exactl
 
 
 def load(tags: list[str]) -> list[tuple[str, dict]]:
-    """(tag, {reader: (accuracy, low, high)}) per configuration, in file order."""
+    """(tag, {reader: (accuracy, low, high)}) per configuration: the tags given, or every file sorted by name."""
     paths = [RESULTS / f"lift_{t}.json" for t in tags] if tags else sorted(RESULTS.glob("lift_*.json"))
     rows = []
     for path in paths:
@@ -28,7 +28,8 @@ def load(tags: list[str]) -> list[tuple[str, dict]]:
         if not tags and tag.endswith(REPEATS):
             continue
         readers = json.loads(path.read_text(encoding="utf-8"))["result"]["readers"]
-        rows.append((tag, {r["name"]: (r["accuracy"], *r["ci95"]) for r in readers}))
+        label = f"{tag} (n={readers[0]['n']})" if "n" in readers[0] else tag  # test questions
+        rows.append((label, {r["name"]: (r["accuracy"], *r["ci95"]) for r in readers}))
     return rows
 
 
@@ -53,7 +54,7 @@ def plot(rows: list[tuple[str, dict]], out: Path) -> None:
     ax.set_yticks(range(len(rows)), [tag for tag, _ in rows], fontsize=8)
     ax.invert_yaxis()
     ax.axvline(0.2, color="black", linewidth=0.8, linestyle=":", label="chance (5 choices)")
-    ax.set_xlabel("CSQA test accuracy (366 questions of all 1221; 95% bootstrap CI)")
+    ax.set_xlabel("test accuracy (95% bootstrap CI)")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ or converted into the cache): readers see no folder or a complete one.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -60,8 +61,8 @@ def atomic_folder(target: str | Path, build: Callable[[Path], Path]) -> Path:
         built = build(tmp)
         try:
             os.replace(built, target)
-        except OSError:
-            if not target.is_dir():  # not a lost race: a real failure
+        except OSError as exc:  # a lost race leaves target a non-empty folder; anything else is a real failure
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not target.is_dir():
                 raise
         sync_folder(target.parent)
     finally:

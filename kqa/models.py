@@ -156,7 +156,11 @@ def _converted_gguf(name: str, entry: PackagedModel) -> Path:
         _dequantize(source, tmp)
         return tmp
 
-    return atomic_folder(target, build)  # readers see no folder or a complete one
+    atomic_folder(target, build)  # readers see no folder or a complete one; a process that finished first wins
+    if not (target / "config.json").is_file():
+        raise ModelUnavailableError(f"{target} exists but holds no config.json (an interrupted conversion?): delete "
+                                    f"the folder and run again.")
+    return target
 
 
 def _gguf_source(entry: PackagedModel) -> Path:

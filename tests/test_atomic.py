@@ -47,3 +47,11 @@ def test_a_folder_published_first_by_another_process_is_kept(tmp_path):
     assert atomic_folder(target, build) == target
     assert [p.name for p in target.iterdir()] == ["theirs"]
     assert [p.name for p in tmp_path.iterdir()] == ["m"]
+
+
+def test_a_wrong_built_path_is_an_error_even_when_the_target_exists(tmp_path):
+    target = tmp_path / "m"
+    target.mkdir()
+    (target / "theirs").write_text("theirs")
+    with pytest.raises(FileNotFoundError):
+        atomic_folder(target, lambda tmp: tmp / "no-such-folder")

