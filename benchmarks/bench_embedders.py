@@ -4,7 +4,11 @@
 
 Side by side in one run, over one seeded sample of the graph's verbalized facts:
 - `minilm`           the index's embedder: sentence-transformers MiniLM-L6, length-sorted batches of 256;
-- `minilm-onnx-int8` the same model exported to ONNX and quantized to int8 weights (onnxruntime dynamic quantization);
+- `minilm-onnx-fp32` the same model exported to ONNX, run by onnxruntime with its float32 weights;
+- `minilm-onnx-int8` the same ONNX model quantized to int8 weights (onnxruntime dynamic quantization);
+- `minilm-onnx-int8-pc` the same, with one scale per output channel (`per_channel=True`);
+- `minilm-onnx-int8-matmul` per channel, and only the matrix products: the embedding tables stay float32;
+- `minilm-onnx-int8-keep-ffn-out` per channel, each layer's FFN output projection left in float32;
 - `model2vec`        a static embedder distilled offline from the packaged MiniLM with model2vec (no transformer at
                      encode time: a token-vector lookup and a mean).
 For each: facts/s, minutes projected for the whole graph, and recall@10 of the MiniLM neighbours (the top 10 facts by
@@ -34,7 +38,11 @@ from kqa.retrieval.index import Embedder
 
 BATCH = 256
 K = 10
-ARTEFACTS = {"minilm-onnx-int8": "onnx/minilm-l6-int8.onnx", "model2vec": "model2vec/minilm-l6"}  # under $KQA_CACHE
+ARTEFACTS = {"minilm-onnx-fp32": "onnx/minilm-l6.onnx", "minilm-onnx-int8": "onnx/minilm-l6-int8.onnx",
+             "minilm-onnx-int8-pc": "onnx/minilm-l6-int8-per-channel.onnx",
+             "minilm-onnx-int8-matmul": "onnx/minilm-l6-int8-matmul.onnx",
+             "minilm-onnx-int8-keep-ffn-out": "onnx/minilm-l6-int8-keep-ffn-out.onnx",
+             "model2vec": "model2vec/minilm-l6"}  # under $KQA_CACHE
 
 
 class OnnxInt8:
@@ -47,7 +55,11 @@ class OnnxInt8:
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()  # the threads torch gives MiniLM: a fair race
-        self.session = onnxruntime.InferenceSession(str(_quantized(folder)), options, providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(str(self._model_file(folder)), options,
+                                                    providers=["CPUExecutionProvider"])
+
+    def _model_file(self, folder: str) -> Path:
+        return _quantized(folder)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         order = np.argsort([len(t) for t in texts])  # length-sorted batches pad little
@@ -61,6 +73,53 @@ class OnnxInt8:
             mask = feeds["attention_mask"][..., None].astype(np.float32)  # (B, T, 1)
             out[rows] = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1.0)
         return _normalized(out)
+
+
+class OnnxFp32(OnnxInt8):
+    """The exported ONNX model before quantization: what onnxruntime alone gains over PyTorch."""
+
+    def _model_file(self, folder: str) -> Path:
+        _quantized(folder)  # exports the float32 model on the way
+        return cache_dir() / ARTEFACTS["minilm-onnx-fp32"]
+
+
+class OnnxInt8PerChannel(OnnxInt8):
+    """int8 weights with one scale per output channel instead of one per tensor: does it keep the neighbours?"""
+
+    name, options = "minilm-onnx-int8-pc", {"per_channel": True}
+
+    def _model_file(self, folder: str) -> Path:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        _quantized(folder)  # the float32 export
+        target = cache_dir() / ARTEFACTS[self.name]
+        if not target.is_file():
+            quantize_dynamic(str(cache_dir() / ARTEFACTS["minilm-onnx-fp32"]), str(target),
+                             weight_type=QuantType.QInt8, **self.options)
+        return target
+
+
+class OnnxInt8MatMul(OnnxInt8PerChannel):
+    """Per-channel int8 for the matrix products only: the embedding tables (Gather) stay float32."""
+
+    name, options = "minilm-onnx-int8-matmul", {"per_channel": True, "op_types_to_quantize": ["MatMul"]}
+
+
+class OnnxInt8KeepFfnOut(OnnxInt8PerChannel):
+    """Per-channel int8, except each layer's FFN output projection: its input (after GELU) has the outliers that
+    int8 rounds worst in BERT models, so it stays float32 (a third of each layer's weight FLOPs)."""
+
+    name, options = "minilm-onnx-int8-keep-ffn-out", {"per_channel": True}
+
+    def _model_file(self, folder: str) -> Path:
+        import onnx
+
+        _quantized(folder)
+        graph = onnx.load(str(cache_dir() / ARTEFACTS["minilm-onnx-fp32"])).graph
+        kept = [n.name for n in graph.node if n.op_type == "MatMul" and n.name.endswith("/output/dense/MatMul")
+                and "/attention/" not in n.name]
+        self.options = {**self.options, "nodes_to_exclude": kept}
+        return super()._model_file(folder)
 
 
 class Model2Vec:
@@ -89,19 +148,21 @@ class MiniLM:
         return self.embedder.encode(texts)
 
 
-OPTIONS = {"minilm": MiniLM, "minilm-onnx-int8": OnnxInt8, "model2vec": Model2Vec}
+OPTIONS = {"minilm": MiniLM, "minilm-onnx-fp32": OnnxFp32, "minilm-onnx-int8": OnnxInt8,
+           "minilm-onnx-int8-pc": OnnxInt8PerChannel, "minilm-onnx-int8-matmul": OnnxInt8MatMul,
+           "minilm-onnx-int8-keep-ffn-out": OnnxInt8KeepFfnOut, "model2vec": Model2Vec}
 
 
 def _quantized(folder: str) -> Path:
-    """Export MiniLM to ONNX (TorchScript exporter: the dynamo one needs onnxscript) and quantize it, once."""
-    target = cache_dir() / ARTEFACTS["minilm-onnx-int8"]
-    if target.is_file():
+    """Export MiniLM to ONNX (TorchScript exporter: the dynamo one needs onnxscript) and quantize it, once; the
+    float32 export stays beside the int8 one."""
+    target, plain = cache_dir() / ARTEFACTS["minilm-onnx-int8"], cache_dir() / ARTEFACTS["minilm-onnx-fp32"]
+    if target.is_file() and plain.is_file():
         return target
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    plain = target.with_name("minilm-l6.onnx")
     # eager attention, and a dummy batch with padding: traced with an all-ones mask, the SDPA path drops the mask
     # from the graph as a constant "no padding", and padded rows then attend to their padding (recall 0.78)
     model = _HiddenStates(AutoModel.from_pretrained(folder, attn_implementation="eager").eval())
