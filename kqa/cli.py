@@ -182,7 +182,8 @@ app.add_typer(index_app, name="index")
 def index_build(
     graph: Annotated[Path, typer.Option("--graph", "-g", help="Graph folder; the index goes to GRAPH/index.")],
     factory: Annotated[str, typer.Option(help="FAISS factory string: Flat, HNSW32,Flat, IVF256,Flat, ...")] = "Flat",
-    embedder: Annotated[str, typer.Option(help="sentence-transformers model: short name, path or hub id.")] = "minilm-l6",
+    embedder: Annotated[str, typer.Option(help="sentence-transformers model: short name, path or hub id; "
+                                          "minilm-l6-int8: MiniLM on onnxruntime, int8 (kqa[onnx]).")] = "minilm-l6",
     hnsw_min_facts: Annotated[Optional[int], typer.Option(help="A Flat index of this many facts or more is built as HNSW32,Flat; 0: never.")] = 50_000,
     sentences: Annotated[Optional[bool], typer.Option("--sentences/--no-sentences", help="Also embed the corpus sentences the graph keeps into GRAPH/index/sentences (for retrieval.sentences); default: rebuild that index when there is one.")] = None,
     as_json: JsonOpt = False,

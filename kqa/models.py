@@ -25,6 +25,10 @@ GEMMA_NOTICE = (
 )
 
 
+# embedders run on onnxruntime instead of sentence-transformers (kqa.retrieval.onnx_embed): name -> the packaged
+# model they are exported and quantized from
+ONNX_EMBEDDERS = {"minilm-l6-int8": "minilm-l6"}
+
 @dataclass(frozen=True)
 class PackagedModel:
     """A model whose files ship inside an installed Python package."""
