@@ -35,6 +35,7 @@ from kqa.graph.store import GraphStore
 from kqa.models import cache_dir, resolve_model
 from kqa.retrieval.facts import retrievable
 from kqa.retrieval.index import Embedder
+from kqa.retrieval.onnx_embed import export_onnx
 
 BATCH = 256
 K = 10
@@ -160,32 +161,11 @@ def _quantized(folder: str) -> Path:
     if target.is_file() and plain.is_file():
         return target
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModel
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    # eager attention, and a dummy batch with padding: traced with an all-ones mask, the SDPA path drops the mask
-    # from the graph as a constant "no padding", and padded rows then attend to their padding (recall 0.78)
-    model = _HiddenStates(AutoModel.from_pretrained(folder, attn_implementation="eager").eval())
-    dummy = {k: torch.ones(2, 8, dtype=torch.long) for k in ("input_ids", "attention_mask", "token_type_ids")}
-    dummy["attention_mask"][1, 5:] = 0
-    axes = {k: {0: "batch", 1: "tokens"} for k in (*dummy, "last_hidden_state")}
-    torch.onnx.export(model, (dummy["input_ids"], dummy["attention_mask"], dummy["token_type_ids"]), str(plain),
-                      input_names=list(dummy), output_names=["last_hidden_state"], dynamic_axes=axes,
-                      opset_version=17, dynamo=False)
+    export_onnx(folder, plain)  # kqa's export (eager attention, padded dummy batch)
     quantize_dynamic(str(plain), str(target), weight_type=QuantType.QInt8)
     return target
-
-
-class _HiddenStates(torch.nn.Module):
-    """BertModel with its three inputs by name (transformers 5 takes more positional arguments), hidden states out."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, attention_mask, token_type_ids):
-        return self.model(input_ids=input_ids, attention_mask=attention_mask,
-                          token_type_ids=token_type_ids).last_hidden_state  # (B, T, 384)
 
 
 def _normalized(x: np.ndarray) -> np.ndarray:

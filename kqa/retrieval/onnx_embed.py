@@ -77,7 +77,7 @@ def quantized_model(name: str) -> Path:
     logger.info("Exporting %s to ONNX with int8 weights once into %s (later runs reuse it)", source, target)
 
     def build(tmp: Path) -> Path:
-        _export(source, tmp / "float32.onnx")
+        export_onnx(source, tmp / "float32.onnx")
         _quantize(tmp / "float32.onnx", tmp / "out" / "model.onnx")
         from transformers import AutoTokenizer
 
@@ -91,9 +91,10 @@ def quantized_model(name: str) -> Path:
     return target
 
 
-def _export(source: str, out: Path) -> None:
-    """TorchScript export with eager attention and a padded dummy batch: traced with an all-ones mask, the SDPA path
-    would bake "no padding" into the graph and padded rows would attend to their padding."""
+def export_onnx(source: str, out: Path) -> None:
+    """MiniLM's last hidden states as ONNX (float32). TorchScript export with eager attention and a padded dummy batch:
+    traced with an all-ones mask, the SDPA path would bake "no padding" into the graph and padded rows would attend to
+    their padding."""
     from transformers import AutoModel
 
     try:
