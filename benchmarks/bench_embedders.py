@@ -8,7 +8,8 @@ Side by side in one run, over one seeded sample of the graph's verbalized facts:
 - `minilm-onnx-int8` the same ONNX model quantized to int8 weights (onnxruntime dynamic quantization);
 - `minilm-onnx-int8-pc` the same, with one scale per output channel (`per_channel=True`);
 - `minilm-onnx-int8-matmul` per channel, and only the matrix products: the embedding tables stay float32;
-- `minilm-onnx-int8-keep-ffn-out` per channel, each layer's FFN output projection left in float32;
+- `minilm-onnx-int8-keep-ffn-out` per channel, each layer's FFN output projection left in float32: kqa's
+                     `index.embedder: minilm-l6-int8`;
 - `model2vec`        a static embedder distilled offline from the packaged MiniLM with model2vec (no transformer at
                      encode time: a token-vector lookup and a mean).
 For each: facts/s, minutes projected for the whole graph, and recall@10 of the MiniLM neighbours (the top 10 facts by
@@ -42,7 +43,7 @@ K = 10
 ARTEFACTS = {"minilm-onnx-fp32": "onnx/minilm-l6.onnx", "minilm-onnx-int8": "onnx/minilm-l6-int8.onnx",
              "minilm-onnx-int8-pc": "onnx/minilm-l6-int8-per-channel.onnx",
              "minilm-onnx-int8-matmul": "onnx/minilm-l6-int8-matmul.onnx",
-             "minilm-onnx-int8-keep-ffn-out": "onnx/minilm-l6-int8-keep-ffn-out.onnx",
+             "minilm-onnx-int8-keep-ffn-out": "onnx/minilm-l6-int8",  # kqa's own, kqa.retrieval.onnx_embed
              "model2vec": "model2vec/minilm-l6"}  # under $KQA_CACHE
 
 
@@ -106,21 +107,16 @@ class OnnxInt8MatMul(OnnxInt8PerChannel):
     name, options = "minilm-onnx-int8-matmul", {"per_channel": True, "op_types_to_quantize": ["MatMul"]}
 
 
-class OnnxInt8KeepFfnOut(OnnxInt8PerChannel):
-    """Per-channel int8, except each layer's FFN output projection: its input (after GELU) has the outliers that
-    int8 rounds worst in BERT models, so it stays float32 (a third of each layer's weight FLOPs)."""
+class OnnxInt8KeepFfnOut:
+    """Per-channel int8, except each layer's FFN output projection (float32): kqa's own `index.embedder:
+    minilm-l6-int8` (kqa.retrieval.onnx_embed), measured exactly as an index build runs it."""
 
-    name, options = "minilm-onnx-int8-keep-ffn-out", {"per_channel": True}
+    def __init__(self, folder: str):
+        self.embedder = Embedder("minilm-l6-int8", BATCH)
+        self.embedder.warm_up()
 
-    def _model_file(self, folder: str) -> Path:
-        import onnx
-
-        _quantized(folder)
-        graph = onnx.load(str(cache_dir() / ARTEFACTS["minilm-onnx-fp32"])).graph
-        kept = [n.name for n in graph.node if n.op_type == "MatMul" and n.name.endswith("/output/dense/MatMul")
-                and "/attention/" not in n.name]
-        self.options = {**self.options, "nodes_to_exclude": kept}
-        return super()._model_file(folder)
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.encode(texts)
 
 
 class Model2Vec:

@@ -29,6 +29,7 @@ GEMMA_NOTICE = (
 # model they are exported and quantized from
 ONNX_EMBEDDERS = {"minilm-l6-int8": "minilm-l6"}
 
+
 @dataclass(frozen=True)
 class PackagedModel:
     """A model whose files ship inside an installed Python package."""

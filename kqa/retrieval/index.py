@@ -44,7 +44,7 @@ class IndexConfig(BaseModel):
     factory: str = Field("Flat", description="FAISS index_factory string: 'Flat', 'HNSW32,Flat', 'IVF256,Flat', ... "
                          "'Flat' (exact) turns into HNSW from `hnsw_min_facts` facts on.")
     embedder: str = Field("minilm-l6", description="sentence-transformers model: short name, local path or hub id; "
-                          "or minilm-l6-int8, MiniLM on onnxruntime with int8 weights (1.47x faster, kqa[onnx]).")
+                          "or minilm-l6-int8, MiniLM on onnxruntime with int8 weights (1.42x faster, kqa[onnx]).")
     batch_size: int = Field(256, gt=0, description="Sentences per encode call while building.")
     nprobe: int = Field(16, gt=0, description="IVF lists visited per search (IVF factories only).")
     ef_search: int = Field(64, gt=0, description="HNSW search breadth (HNSW factories only).")
@@ -125,7 +125,7 @@ class Embedder:
             from kqa.retrieval.onnx_embed import OnnxSentenceEncoder
 
             self._model = OnnxSentenceEncoder(self.name)
-        if self._model is None:
+        elif self._model is None:
             from sentence_transformers import SentenceTransformer
 
             from kqa.models import resolve_model

@@ -3,8 +3,8 @@ minilm-l6-int8`, needs `pip install 'kqa[onnx]'`).
 
 The packaged MiniLM is exported to ONNX once and quantized to int8 per output channel, except each layer's FFN output
 projection: its input (after GELU) has the outliers int8 rounds worst, so it stays float32. Measured side by side on
-20k ConceptNet facts (benchmarks/bench_embedders.py): 1.47x the PyTorch model's speed at recall@10 0.91 of its
-neighbours (plain int8: 2.1x at 0.79). The model is cached under $KQA_CACHE/onnx/<name> and published whole
+20k ConceptNet facts (benchmarks/bench_embedders.py): 1.42x the PyTorch model's speed at recall@10 0.91 of its
+neighbours (plain int8: 2.2x at 0.79). The model is cached under $KQA_CACHE/onnx/<name> and published whole
 (kqa.atomic.atomic_folder). Queries must be encoded by the same model as the index: the manifest records its name.
 """
 

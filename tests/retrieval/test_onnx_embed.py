@@ -1,5 +1,5 @@
 """index.embedder: minilm-l6-int8 — the packaged MiniLM on onnxruntime with int8 weights, exported once into the
-cache; its vectors keep MiniLM's neighbours and an index built with it refuses queries from another embedder."""
+cache; its vectors keep MiniLM's neighbours, and without onnxruntime the error names the extra to install."""
 
 import numpy as np
 import pytest
