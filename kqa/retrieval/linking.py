@@ -25,6 +25,11 @@ class LinkingConfig(BaseModel):
     head_fallback: bool = Field(
         True, description="When a choice links to nothing as a whole, try its syntactic head word alone."
     )
+    parse_question: bool = Field(
+        True, description="Run spaCy's parser and NER on the question for noun-chunk and entity candidates; off, "
+        "n-grams alone link it, as they do the choices (CSQA on ConceptNet 4: the same concepts for 1219 of 1221 "
+        "questions, linking 9.1 -> 4.0 ms)."
+    )
     overlapping: bool = Field(
         False, description="Keep every concept matched in the question (\"go store\" and \"store\"), not only "
         "the longest non-overlapping ones; choices always keep the longest."
@@ -46,6 +51,7 @@ class Linking:
 
     question: tuple[LinkedConcept, ...]
     choices: tuple[tuple[LinkedConcept, ...], ...]
+    given: tuple[LinkedConcept, ...] = ()  # the question's given concept (CSQA `question_concept`), when linked
 
 
 class ConceptLinker:
@@ -56,13 +62,21 @@ class ConceptLinker:
         self.nlp = nlp
         self.config = config
 
-    def run(self, question: Question) -> Linking:
-        stem_doc = self.nlp(question.stem)
-        # choices are short: the parser and NER add little there and cost most of the time
+    def run(self, question: Question, given: bool = False) -> Linking:
+        """Concepts of the stem and of each choice; with `given`, of the question's given concept too."""
+        # choices and the given concept are short: the parser and NER add little there and cost most of the time,
+        # and one pipe call for all of them costs little more than one call for one text
         disabled = [p for p in ("parser", "ner") if p in self.nlp.pipe_names]
-        choice_docs = list(self.nlp.pipe([c.text for c in question.choices], disable=disabled))
+        concept = [question.concept] if given and question.concept else []
+        short = [c.text for c in question.choices] + concept
+        if self.config.parse_question:
+            stem_doc, docs = self.nlp(question.stem), list(self.nlp.pipe(short, disable=disabled))
+        else:
+            stem_doc, *docs = self.nlp.pipe([question.stem, *short], disable=disabled)
+        choice_docs, given_docs = docs[: len(question.choices)], docs[len(question.choices) :]
         stem = self.link_doc(stem_doc, keep_overlaps=self.config.overlapping)
-        return Linking(stem, tuple(self.link_doc(d, whole=True) for d in choice_docs))
+        return Linking(stem, tuple(self.link_doc(d, whole=True) for d in choice_docs),
+                       tuple(c for d in given_docs for c in self.link_doc(d)))
 
     def link_text(self, text: str) -> tuple[LinkedConcept, ...]:
         return self.link_doc(self.nlp(text))

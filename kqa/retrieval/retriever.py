@@ -62,10 +62,10 @@ class FactRetriever:
         return self._sentences
 
     def run(self, question: Question) -> Evidence:
-        linking = self.linker.run(question)
+        linking = self.linker.run(question, given=self.config.question_concept)
         resolve = self.store.resolve
-        given = self.linker.link_text(question.concept) if question.concept and self.config.question_concept else ()
-        q_names = list(dict.fromkeys(resolve(c.name) for c in (*given, *linking.question)))
+        given = [resolve(c.name) for c in linking.given]
+        q_names = list(dict.fromkeys([*given, *(resolve(c.name) for c in linking.question)]))
         queries = self._queries(question)
         dense = self._dense(queries, len(question.choices))
         near = self._near(queries, len(question.choices))

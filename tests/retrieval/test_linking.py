@@ -66,3 +66,25 @@ def test_overlapping_keeps_every_question_concept(nlp):
     assert names(ConceptLinker(VOCAB, nlp).run(q).question) == ["live fish"]
     overlapping = ConceptLinker(VOCAB, nlp, LinkingConfig(overlapping=True)).run(q)
     assert set(names(overlapping.question)) == {"live fish", "fish"} and names(overlapping.choices[0]) == ["aquarium"]
+
+
+def test_parse_question_off_links_the_stem_by_ngrams_alone(nlp):
+    vocab = {"big red fire truck", "truck", "bank"}
+    q = question_from_text("Who drives a big red fire truck?", ["bank", "moon"])
+    parsed = ConceptLinker(vocab, nlp).run(q)
+    assert names(parsed.question) == ["big red fire truck"]  # a 4-word noun chunk: only the parser finds it
+    plain = ConceptLinker(vocab, nlp, LinkingConfig(parse_question=False)).run(q)
+    assert names(plain.question) == ["truck"]
+    assert [names(c) for c in plain.choices] == [names(c) for c in parsed.choices] == [["bank"], []]
+
+
+def test_run_links_the_given_concept_only_when_asked(nlp):
+    from dataclasses import replace
+
+    q = replace(question_from_text("Where would you put it?", ["aquarium", "bank"]), concept="live fishes")
+    linker = ConceptLinker(VOCAB, nlp)
+    assert linker.run(q).given == ()
+    linking = linker.run(q, given=True)
+    assert names(linking.given) == names(linker.link_text("live fishes")) == ["live fish"]
+    assert [names(c) for c in linking.choices] == [["aquarium"], ["bank"]]  # the concept is not taken as a choice
+    assert linker.run(replace(q, concept=None), given=True).given == ()
