@@ -19,16 +19,17 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.bench_shared_prefix import bench_shared_prefix
 from benchmarks.common import peak_rss_mb, write_result
 from kqa.config import ModelConfig, ScorerConfig
 from kqa.data import load_questions
 from kqa.graph.store import GraphStore
+from kqa.pipeline import make_prediction
 from kqa.retrieval.config import RetrievalConfig
 from kqa.retrieval.control import MatchedControlRetriever
 from kqa.retrieval.facts import retrievable
 from kqa.retrieval.index import Embedder, FactIndex, IndexConfig
 from kqa.retrieval.retriever import FactRetriever
-from kqa.pipeline import make_prediction
 from kqa.scoring import CausalLMScorer
 from kqa.types import Evidence
 
@@ -68,21 +69,6 @@ def bench_latency(retriever: FactRetriever, questions) -> dict:
     times.sort()
     return {"retrieval_ms_p50": round(statistics.median(times), 2),
             "retrieval_ms_p99": round(times[min(len(times) - 1, int(0.99 * len(times)))], 2)}
-
-
-def bench_shared_prefix(scorer: CausalLMScorer, questions, evidence) -> dict:
-    naive = CausalLMScorer(scorer.model_config, scorer.config.model_copy(update={"shared_prefix": False}),
-                           scorer.model, scorer.tokenizer)
-    shared = CausalLMScorer(scorer.model_config, scorer.config.model_copy(update={"shared_prefix": True}),
-                            scorer.model, scorer.tokenizer)
-    out = {}
-    for name, s in (("naive", naive), ("shared", shared)):
-        s.run(questions[:2], evidence[:2])
-        began = time.perf_counter()
-        s.run(questions, evidence)
-        out[f"{name}_s_per_question"] = round((time.perf_counter() - began) / len(questions), 4)
-    out["naive_over_shared"] = round(out["naive_s_per_question"] / out["shared_s_per_question"], 2)
-    return out
 
 
 def bench_end_to_end(scorer: CausalLMScorer, retriever: FactRetriever, questions) -> dict:

@@ -3,8 +3,8 @@
 Two equivalent paths (tested to give the same scores):
 - batched: every (prompt, choice) sequence left-padded into one batch; the LM head runs only on the last positions
   (`logits_to_keep`), which keeps memory low for large vocabularies (Gemma: 262k);
-- shared prefix: the prompt (which, with facts, is long and the same for every choice) runs once; each choice is then
-  scored from the prompt's KV cache.
+- shared prefix: the prompt (which, with facts, is long and the same for every choice) is read once, in one sequence
+  with every choice after it, an attention mask keeping the choices from seeing each other (`Packed`).
 """
 
 from __future__ import annotations
@@ -164,27 +164,21 @@ class CausalLMScorer:
     def _score_shared(self, prompt: str, question: Question) -> tuple[float, ...]:
         conts = [self._choice_ids(c.text) for c in question.choices]
         context = self._context_ids(prompt)[-max(1, self.config.max_length - max(map(len, conts))) :]
+        packed = Packed.of(context, conts)
         device = self.model_config.device
-        prefix = self.model(input_ids=torch.tensor([context], device=device), use_cache=True)
-        first = torch.log_softmax(prefix.logits[0, -1].float(), dim=-1)  # (V,): predicts each choice's first token
-        cache = prefix.cache
-        cache.batch_repeat_interleave(len(conts))  # (1, ...) -> (C, ...) without recomputing the prefix
-        width = max(len(c) for c in conts)
-        ids = torch.full((len(conts), width), self._pad_id(), dtype=torch.long, device=device)  # right-padded
-        mask = torch.zeros((len(conts), len(context) + width), dtype=torch.long, device=device)
-        mask[:, : len(context)] = 1
-        for row, cont in enumerate(conts):
-            ids[row, : len(cont)] = torch.tensor(cont)
-            mask[row, len(context) : len(context) + len(cont)] = 1
-        positions = torch.arange(len(context), len(context) + width, device=device).expand(len(conts), -1)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache)
-        logprobs = torch.log_softmax(out.logits[:, :-1].float(), dim=-1)  # (C, width-1, V): predicts tokens 1..
+        keep = torch.arange(len(context) - 1, len(packed.ids), device=device)  # the prompt's last position, then
+        mask = packed.mask.to(device=device, dtype=self.model.dtype)           # every fed choice token's
+        mask = (1.0 - mask) * torch.finfo(mask.dtype).min  # (T, T) additive: 0 where a token may look
+        logits = self.model(input_ids=packed.ids[None].to(device), attention_mask=mask[None, None],
+                            position_ids=packed.positions[None].to(device), logits_to_keep=keep).logits[0]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)  # (T - L + 1, V): row 0 predicts every first token
         scores = []
-        for row, cont in enumerate(conts):
-            total = first[cont[0]].item()
-            if len(cont) > 1:
-                total += logprobs[row, torch.arange(len(cont) - 1), torch.tensor(cont[1:])].sum().item()
-            scores.append(self._normalize(total, len(cont), question.choices[row].text))
+        for cont, start, choice in zip(conts, packed.starts, question.choices):
+            total = logprobs[0, cont[0]].item()
+            if len(cont) > 1:  # fed token j of a choice (row start - L + 1 + j) predicts its token j + 1
+                rows = torch.arange(len(cont) - 1) + start - len(context) + 1
+                total += logprobs[rows, torch.tensor(cont[1:])].sum().item()
+            scores.append(self._normalize(total, len(cont), choice.text))
         return tuple(scores)
 
     def _pad_id(self) -> int:
@@ -193,3 +187,31 @@ class CausalLMScorer:
             if candidate is not None:
                 return candidate
         return 0
+
+
+@dataclass(frozen=True)
+class Packed:
+    """One question as one sequence: the prompt once, then each choice's tokens but its last (which predicts nothing
+    scored), every choice seeing the prompt and its own earlier tokens only, at the positions it would have after
+    the prompt alone. One forward pass then gives exactly the batched path's scores."""
+
+    ids: torch.Tensor  # (T,) T = L + sum(n - 1)
+    positions: torch.Tensor  # (T,)
+    mask: torch.Tensor  # (T, T) bool: row i may look at column j
+    starts: tuple[int, ...]  # where each choice's fed tokens begin
+
+    @classmethod
+    def of(cls, context: Sequence[int], conts: Sequence[Sequence[int]]) -> Packed:
+        length = len(context)
+        ids, positions, starts = list(context), list(range(length)), []
+        for cont in conts:
+            starts.append(len(ids))
+            ids += cont[:-1]
+            positions += range(length, length + len(cont) - 1)
+        mask = torch.zeros((len(ids), len(ids)), dtype=torch.bool)
+        mask[:length, :length] = torch.ones(length, length, dtype=torch.bool).tril()
+        for start, cont in zip(starts, conts):
+            end = start + len(cont) - 1
+            mask[start:end, :length] = True
+            mask[start:end, start:end] = torch.ones(end - start, end - start, dtype=torch.bool).tril()
+        return cls(torch.tensor(ids, dtype=torch.long), torch.tensor(positions, dtype=torch.long), mask, tuple(starts))

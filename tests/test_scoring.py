@@ -49,6 +49,30 @@ def test_batched_and_shared_prefix_scores_equal_the_naive_loop(tiny_llama, minil
             assert got == pytest.approx(expected, abs=1e-4)
 
 
+
+def test_shared_prefix_reads_each_question_in_one_forward_pass(tiny_llama, minilm_tokenizer):
+    calls = []
+    hook = tiny_llama.register_forward_hook(lambda module, args, kwargs, out: calls.append(kwargs["input_ids"].shape),
+                                            with_kwargs=True)
+    try:
+        shared = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=True, use_facts=True)
+        shared.run(QUESTIONS, [evidence_for(q, ["fish live in water"]) for q in QUESTIONS])
+    finally:
+        hook.remove()
+    lengths = [len(shared._choice_ids(c.text)) for c in QUESTIONS[0].choices]
+    assert len(calls) == len(QUESTIONS) and calls[0][0] == 1  # one packed sequence per question
+    prompt = shared.facts_prefix(evidence_for(QUESTIONS[0], ["fish live in water"])) + QUESTIONS[0].stem
+    assert calls[0][1] == len(shared._context_ids(prompt)) + sum(n - 1 for n in lengths)
+
+
+def test_shared_prefix_with_one_token_choices_reads_the_prompt_alone(tiny_llama, minilm_tokenizer):
+    question = question_from_text("What puts out a fire?", ["water", "fire", "sand"], "q3")
+    shared = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=True, mode="sum", use_facts=True)
+    assert all(len(shared._choice_ids(c.text)) == 1 for c in question.choices)  # nothing fed after the prompt
+    naive = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=False, mode="sum", use_facts=True)
+    evidence = [evidence_for(question, ["water puts out fire"])]
+    assert shared.run([question], evidence)[0] == pytest.approx(naive.run([question], evidence)[0], abs=1e-4)
+
 def test_mean_and_sum_differ_for_multi_token_choices(tiny_llama, minilm_tokenizer):
     sums = make_scorer(tiny_llama, minilm_tokenizer, mode="sum").run(QUESTIONS[:1])[0]
     means = make_scorer(tiny_llama, minilm_tokenizer, mode="mean").run(QUESTIONS[:1])[0]
