@@ -4,7 +4,7 @@
     python -m benchmarks.bench_shared_prefix --graph graphs/cn4-csqa --n 40
 
 The batched path reads prefix + choice once per choice (5 (L + n) tokens); the shared-prefix path reads the prefix
-once and each choice's tokens but its last on top of the cached prefix (L + sum(n - 1)). `token_ratio` is that bound;
+once and each choice's tokens but its last after it, in one packed token trie (L + sum(n - 1)). `token_ratio` is that bound;
 `naive_over_shared` is what the clock says. Writes benchmarks/results/shared_prefix.json.
 """
 

@@ -4,7 +4,8 @@ Two equivalent paths (tested to give the same scores):
 - batched: every (prompt, choice) sequence left-padded into one batch; the LM head runs only on the last positions
   (`logits_to_keep`), which keeps memory low for large vocabularies (Gemma: 262k);
 - shared prefix: the prompt (which, with facts, is long and the same for every choice) is read once, in one sequence
-  with every choice after it, an attention mask keeping the choices from seeing each other (`Packed`).
+  with every choice after it, an attention mask keeping the choices from seeing each other (`Packed`: a token trie,
+  so the leave-one-out copies of an explanation share the prompt up to the fact each leaves out).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class CausalLMScorer:
         self.warm_up()
         prefixes = [self.facts_prefix(e) for e in evidence] if evidence and self.config.use_facts else [""] * len(questions)
         prompts = [p + self.config.template.format(question=q.stem) for p, q in zip(prefixes, questions)]
-        # the KV-cache path pays off for long shared prompts (facts); short ones batch better across questions
+        # packing pays off for long shared prompts (facts); short ones batch better across questions
         shared = self.config.shared_prefix and any(prefixes)
         scores = self._loglik(prompts, questions, shared)
         if self.config.mode == "pmi":
@@ -97,7 +98,7 @@ class CausalLMScorer:
     def _loglik(self, prompts: Sequence[str], questions: Sequence[Question], shared: bool) -> list[tuple[float, ...]]:
         """log p(choice | prompt) per choice, normalized as the mode says (`_normalize`)."""
         if shared:
-            return [self._score_shared(p, q) for p, q in zip(prompts, questions)]
+            return self._score_shared(prompts, questions)
         choices = [c.text for q in questions for c in q.choices]
         pairs = [self.encode(p, c.text) for p, q in zip(prompts, questions) for c in q.choices]
         flat = [self._normalize(s, e.n_cont, text) for s, e, text in zip(self._score_pairs(pairs), pairs, choices)]
@@ -160,26 +161,36 @@ class CausalLMScorer:
         return ids.to(device), mask.to(device)
 
     # ---- shared-prefix path ------------------------------------------------------------------------------------
+    def _score_shared(self, prompts: Sequence[str], questions: Sequence[Question]) -> list[tuple[float, ...]]:
+        """Prompts that share their first tokens — one question's choices share the whole prompt, the leave-one-out
+        copies of kqa.attribution share it up to the left-out fact — are read as one packed sequence (`Packed`)."""
+        pairs = []  # (context ids, choice ids), question by question
+        for prompt, question in zip(prompts, questions):
+            conts = [self._choice_ids(c.text) for c in question.choices]
+            context = self._context_ids(prompt)[-max(1, self.config.max_length - max(map(len, conts))) :]
+            pairs += [(context, cont) for cont in conts]
+        totals = [total for group in packed_groups(pairs, 2 * self.config.max_length)
+                  for total in self._score_packed(Packed.of(group), [cont for _, cont in group])]
+        out, start = [], 0
+        for question in questions:
+            per = zip(totals[start:], pairs[start:], question.choices)
+            out.append(tuple(self._normalize(total, len(cont), choice.text) for total, (_, cont), choice in per))
+            start += len(question.choices)
+        return out
+
     @torch.inference_mode()
-    def _score_shared(self, prompt: str, question: Question) -> tuple[float, ...]:
-        conts = [self._choice_ids(c.text) for c in question.choices]
-        context = self._context_ids(prompt)[-max(1, self.config.max_length - max(map(len, conts))) :]
-        packed = Packed.of(context, conts)
+    def _score_packed(self, packed: Packed, conts: Sequence[Sequence[int]]) -> list[float]:
+        """Summed log-likelihood of each pair's choice, from one forward pass over the packed sequence."""
         device = self.model_config.device
-        keep = torch.arange(len(context) - 1, len(packed.ids), device=device)  # the prompt's last position, then
-        mask = packed.mask.to(device=device, dtype=self.model.dtype)           # every fed choice token's
-        mask = (1.0 - mask) * torch.finfo(mask.dtype).min  # (T, T) additive: 0 where a token may look
-        logits = self.model(input_ids=packed.ids[None].to(device), attention_mask=mask[None, None],
-                            position_ids=packed.positions[None].to(device), logits_to_keep=keep).logits[0]
-        logprobs = torch.log_softmax(logits.float(), dim=-1)  # (T - L + 1, V): row 0 predicts every first token
-        scores = []
-        for cont, start, choice in zip(conts, packed.starts, question.choices):
-            total = logprobs[0, cont[0]].item()
-            if len(cont) > 1:  # fed token j of a choice (row start - L + 1 + j) predicts its token j + 1
-                rows = torch.arange(len(cont) - 1) + start - len(context) + 1
-                total += logprobs[rows, torch.tensor(cont[1:])].sum().item()
-            scores.append(self._normalize(total, len(cont), choice.text))
-        return tuple(scores)
+        rows = sorted({row for reads in packed.reads for row in reads})  # only these rows' logits are read
+        mask = (~packed.mask).to(device=device, dtype=self.model.dtype) * torch.finfo(self.model.dtype).min
+        logits = self.model(input_ids=packed.ids[None].to(device), attention_mask=mask[None, None],  # (1, 1, T, T)
+                            position_ids=packed.positions[None].to(device),
+                            logits_to_keep=torch.tensor(rows, device=device)).logits[0]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)  # (len(rows), V)
+        at = {row: i for i, row in enumerate(rows)}
+        return [logprobs[[at[r] for r in reads], torch.tensor(cont)].sum().item()
+                for reads, cont in zip(packed.reads, conts)]
 
     def _pad_id(self) -> int:
         tok = self.tokenizer
@@ -191,27 +202,57 @@ class CausalLMScorer:
 
 @dataclass(frozen=True)
 class Packed:
-    """One question as one sequence: the prompt once, then each choice's tokens but its last (which predicts nothing
-    scored), every choice seeing the prompt and its own earlier tokens only, at the positions it would have after
-    the prompt alone. One forward pass then gives exactly the batched path's scores."""
+    """Several (context, choice) sequences as one token trie: a prefix two of them share (one question's prompt, the
+    prompt up to the fact a leave-one-out copy leaves out) is read once. Each token sees only the tokens on its own
+    path from the start, at the position it has in its own sequence, so one forward pass gives every pair's
+    log-likelihood exactly as its own sequence would. A choice's last token is not fed: it predicts nothing scored."""
 
-    ids: torch.Tensor  # (T,) T = L + sum(n - 1)
+    ids: torch.Tensor  # (T,)
     positions: torch.Tensor  # (T,)
-    mask: torch.Tensor  # (T, T) bool: row i may look at column j
-    starts: tuple[int, ...]  # where each choice's fed tokens begin
+    mask: torch.Tensor  # (T, T) bool: row i may look at column j (its path's tokens)
+    reads: tuple[tuple[int, ...], ...]  # per pair: the row whose logits predict each of its choice's tokens
 
     @classmethod
-    def of(cls, context: Sequence[int], conts: Sequence[Sequence[int]]) -> Packed:
-        length = len(context)
-        ids, positions, starts = list(context), list(range(length)), []
-        for cont in conts:
-            starts.append(len(ids))
-            ids += cont[:-1]
-            positions += range(length, length + len(cont) - 1)
+    def of(cls, pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> Packed:
+        ids: list[int] = []
+        parents: list[int] = []
+        children: dict[tuple[int, int], int] = {}  # (parent row, token id) -> row; parent -1 is the start
+        reads = []
+        for context, cont in pairs:
+            path, node = [], -1
+            for token in [*context, *cont[:-1]]:
+                if (node, token) not in children:
+                    children[node, token] = len(ids)
+                    ids.append(token)
+                    parents.append(node)
+                node = children[node, token]
+                path.append(node)
+            reads.append(tuple(path[t - 1] for t in range(len(context), len(context) + len(cont))))
         mask = torch.zeros((len(ids), len(ids)), dtype=torch.bool)
-        mask[:length, :length] = torch.ones(length, length, dtype=torch.bool).tril()
-        for start, cont in zip(starts, conts):
-            end = start + len(cont) - 1
-            mask[start:end, :length] = True
-            mask[start:end, start:end] = torch.ones(end - start, end - start, dtype=torch.bool).tril()
-        return cls(torch.tensor(ids, dtype=torch.long), torch.tensor(positions, dtype=torch.long), mask, tuple(starts))
+        depth = []
+        for row, parent in enumerate(parents):  # parents come first: a row inherits its parent's path
+            if parent >= 0:
+                mask[row] = mask[parent]
+            mask[row, row] = True
+            depth.append(depth[parent] + 1 if parent >= 0 else 0)
+        return cls(torch.tensor(ids, dtype=torch.long), torch.tensor(depth, dtype=torch.long), mask, tuple(reads))
+
+
+def packed_groups(pairs: list[tuple[list[int], list[int]]], budget: int) -> list[list[tuple[list[int], list[int]]]]:
+    """Consecutive pairs packed up to about `budget` tokens a group (their shared prefixes counted once): the linear
+    layers cost what separate sequences would, minus what is shared, while the attention grows with the square of
+    the group (at 1,024 tokens ~13 % of SmolLM2's forward). A pair longer than the budget is a group of its own."""
+    groups: list[list[tuple[list[int], list[int]]]] = []
+    children: dict[tuple[int, int], int] = {}  # the last group's trie, as in Packed.of
+    for context, cont in pairs:
+        fed = [*context, *cont[:-1]]
+        node, shared = -1, 0
+        while shared < len(fed) and (node, fed[shared]) in children:
+            node, shared = children[node, fed[shared]], shared + 1
+        if not groups or len(children) + len(fed) - shared > budget:
+            groups.append([])
+            children, node, shared = {}, -1, 0
+        for token in fed[shared:]:
+            children[node, token] = node = len(children)
+        groups[-1].append((context, cont))
+    return groups

@@ -50,19 +50,41 @@ def test_batched_and_shared_prefix_scores_equal_the_naive_loop(tiny_llama, minil
 
 
 
-def test_shared_prefix_reads_each_question_in_one_forward_pass(tiny_llama, minilm_tokenizer):
-    calls = []
-    hook = tiny_llama.register_forward_hook(lambda module, args, kwargs, out: calls.append(kwargs["input_ids"].shape),
-                                            with_kwargs=True)
+def forwards(model, call):
+    """The input shapes of every forward pass `call()` makes."""
+    shapes = []
+    hook = model.register_forward_hook(lambda module, args, kwargs, out: shapes.append(tuple(kwargs["input_ids"].shape)),
+                                       with_kwargs=True)
     try:
-        shared = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=True, use_facts=True)
-        shared.run(QUESTIONS, [evidence_for(q, ["fish live in water"]) for q in QUESTIONS])
+        call()
     finally:
         hook.remove()
-    lengths = [len(shared._choice_ids(c.text)) for c in QUESTIONS[0].choices]
-    assert len(calls) == len(QUESTIONS) and calls[0][0] == 1  # one packed sequence per question
-    prompt = shared.facts_prefix(evidence_for(QUESTIONS[0], ["fish live in water"])) + QUESTIONS[0].stem
-    assert calls[0][1] == len(shared._context_ids(prompt)) + sum(n - 1 for n in lengths)
+    return shapes
+
+
+def test_prompts_sharing_their_start_are_read_in_one_packed_forward_pass(tiny_llama, minilm_tokenizer):
+    shared = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=True, use_facts=True)
+    evidence = [evidence_for(q, ["fish live in water"]) for q in QUESTIONS]
+    contexts = [shared._context_ids(shared.facts_prefix(e) + q.stem) for q, e in zip(QUESTIONS, evidence)]
+    common = next(i for i, (a, b) in enumerate(zip(*contexts)) if a != b)  # the facts block and more
+    conts = [shared._choice_ids(c.text) for q in QUESTIONS for c in q.choices]
+    for q in QUESTIONS:  # no two choices of a question share a fed first token here: only the prompts are shared
+        firsts = [ids[0] for ids in map(shared._choice_ids, (c.text for c in q.choices)) if len(ids) > 1]
+        assert len(set(firsts)) == len(firsts)
+    fed = len(contexts[0]) + len(contexts[1]) - common + sum(len(c) - 1 for c in conts)
+    assert forwards(tiny_llama, lambda: shared.run(QUESTIONS, evidence)) == [(1, fed)]
+
+
+def test_explain_reads_every_left_out_copy_in_one_packed_pass(tiny_llama, minilm_tokenizer):
+    question = QUESTIONS[0]
+    evidence = evidence_for(question, ["fish live in water", "an aquarium holds water", "ovens are hot"])
+    shared = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=True, use_facts=True)
+    shapes = forwards(tiny_llama, lambda: shared.explain(question, evidence))
+    assert len(shapes) == 2  # the answer, then all K + 1 leave-one-out copies together
+    naive = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=False, use_facts=True).explain(question, evidence)
+    got = shared.explain(question, evidence)
+    for a, b in zip(got.choices, naive.choices):
+        assert [f.attribution for f in a.evidence] == pytest.approx([f.attribution for f in b.evidence], abs=1e-4)
 
 
 def test_shared_prefix_with_one_token_choices_reads_the_prompt_alone(tiny_llama, minilm_tokenizer):
@@ -123,3 +145,17 @@ def test_facts_change_scores_only_when_enabled(tiny_llama, minilm_tokenizer):
     ignored = make_scorer(tiny_llama, minilm_tokenizer).run(QUESTIONS[:1])
     used = make_scorer(tiny_llama, minilm_tokenizer, use_facts=True).run(QUESTIONS[:1], evidence)
     assert plain == ignored and used != plain
+
+
+def test_packed_reads_a_shared_prefix_once_and_keeps_each_path_apart():
+    from kqa.scoring import Packed, packed_groups
+
+    packed = Packed.of([([5, 6, 7], [8, 9]), ([5, 6, 4], [8])])  # a shared "5 6", then each its own way
+    assert packed.ids.tolist() == [5, 6, 7, 8, 4]
+    assert packed.positions.tolist() == [0, 1, 2, 3, 2]  # "4" sits where it would in its own sequence
+    assert packed.mask.int().tolist() == [[1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0],
+                                          [1, 1, 0, 0, 1]]  # "4" never sees "7" or "8"
+    assert packed.reads == ((2, 3), (4,))  # "8" is predicted by "7", "9" by "8"; the second "8" by "4"
+    pairs = [([1, 2, 3], [4]), ([1, 2, 5], [4]), ([9, 9, 9], [4])]
+    assert packed_groups(pairs, budget=4) == [pairs[:2], pairs[2:]]  # 3 + 1 new tokens fit; 3 more do not
+    assert packed_groups(pairs, budget=100) == [pairs]
