@@ -72,7 +72,7 @@ def bench_latency(retriever: FactRetriever, questions) -> dict:
 
 
 def bench_end_to_end(scorer: CausalLMScorer, retriever: FactRetriever, questions) -> dict:
-    """Answer latency (retrieve + score) vs one bare forward over exactly the token sequences that get scored."""
+    """Answer latency (retrieve + score) vs one bare forward over the token sequences the batched path scores."""
     began = time.perf_counter()
     for q in questions:
         scorer.run([q], [retriever.run(q)])

@@ -4,8 +4,8 @@
     python -m benchmarks.bench_shared_prefix --graph graphs/cn4-csqa --n 40
 
 The batched path reads prefix + choice once per choice (5 (L + n) tokens); the shared-prefix path reads the prefix
-once and each choice's tokens but its last after it, in one packed token trie (L + sum(n - 1)). `token_ratio` is that bound;
-`naive_over_shared` is what the clock says. Writes benchmarks/results/shared_prefix.json.
+once and each choice's tokens but its last after it, in one packed token trie (L + sum(n - 1)). `token_ratio` is
+that bound; `naive_over_shared` is what the clock says. Writes benchmarks/results/shared_prefix.json.
 """
 
 from __future__ import annotations
@@ -46,15 +46,17 @@ def bench_shared_prefix(scorer: CausalLMScorer, questions, evidence, repeats: in
 def token_counts(scorer: CausalLMScorer, questions, evidence) -> dict:
     """Tokens each path feeds the model, summed over the questions, and their ratio (the bound on the speed-up)."""
     naive = shared = prefix = 0
+    conts: list[int] = []
     for question, ev in zip(questions, evidence):
-        context = len(scorer._context_ids(scorer.facts_prefix(ev) + scorer.config.template.format(question=question.stem)))
-        conts = [len(scorer._choice_ids(c.text)) for c in question.choices]
+        prompt = scorer.facts_prefix(ev) + scorer.config.template.format(question=question.stem)
+        context = len(scorer._context_ids(prompt))
+        lengths = [len(scorer._choice_ids(c.text)) for c in question.choices]
         prefix += context
-        naive += sum(context + n for n in conts)
-        shared += context + sum(n - 1 for n in conts)
+        naive += sum(context + n for n in lengths)
+        shared += context + sum(n - 1 for n in lengths)
+        conts += lengths
     return {"prefix_tokens_mean": round(prefix / len(questions), 1),
-            "choice_tokens_mean": round((naive - len(questions[0].choices) * prefix) / sum(len(q.choices) for q in questions), 2),
-            "token_ratio": round(naive / shared, 2)}
+            "choice_tokens_mean": round(sum(conts) / len(conts), 2), "token_ratio": round(naive / shared, 2)}
 
 
 def main() -> None:

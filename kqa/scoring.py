@@ -216,17 +216,12 @@ class Packed:
     def of(cls, pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> Packed:
         ids: list[int] = []
         parents: list[int] = []
-        children: dict[tuple[int, int], int] = {}  # (parent row, token id) -> row; parent -1 is the start
+        children: dict[tuple[int, int], int] = {}
         reads = []
         for context, cont in pairs:
-            path, node = [], -1
-            for token in [*context, *cont[:-1]]:
-                if (node, token) not in children:
-                    children[node, token] = len(ids)
-                    ids.append(token)
-                    parents.append(node)
-                node = children[node, token]
-                path.append(node)
+            path, new = _add(children, [*context, *cont[:-1]])
+            ids += [token for _, token in new]
+            parents += [parent for parent, _ in new]
             reads.append(tuple(path[t - 1] for t in range(len(context), len(context) + len(cont))))
         mask = torch.zeros((len(ids), len(ids)), dtype=torch.bool)
         depth = []
@@ -243,16 +238,36 @@ def packed_groups(pairs: list[tuple[list[int], list[int]]], budget: int) -> list
     layers cost what separate sequences would, minus what is shared, while the attention grows with the square of
     the group (at 1,024 tokens ~13 % of SmolLM2's forward). A pair longer than the budget is a group of its own."""
     groups: list[list[tuple[list[int], list[int]]]] = []
-    children: dict[tuple[int, int], int] = {}  # the last group's trie, as in Packed.of
+    children: dict[tuple[int, int], int] = {}  # the last group's trie, numbered as Packed.of numbers its rows
     for context, cont in pairs:
         fed = [*context, *cont[:-1]]
-        node, shared = -1, 0
-        while shared < len(fed) and (node, fed[shared]) in children:
-            node, shared = children[node, fed[shared]], shared + 1
-        if not groups or len(children) + len(fed) - shared > budget:
+        if not groups or len(children) + len(fed) - len(_walk(children, fed)) > budget:
             groups.append([])
-            children, node, shared = {}, -1, 0
-        for token in fed[shared:]:
-            children[node, token] = node = len(children)
+            children = {}
+        _add(children, fed)
         groups[-1].append((context, cont))
     return groups
+
+
+def _walk(children: dict[tuple[int, int], int], tokens: Sequence[int]) -> list[int]:
+    """Rows of the longest start of `tokens` already in the trie (`children`: (parent row, token) -> row; the
+    start's parent is -1)."""
+    path, node = [], -1
+    for token in tokens:
+        if (node, token) not in children:
+            break
+        node = children[node, token]
+        path.append(node)
+    return path
+
+
+def _add(children: dict[tuple[int, int], int], tokens: Sequence[int]) -> tuple[list[int], list[tuple[int, int]]]:
+    """Put `tokens` in the trie; their rows, and the (parent row, token) of each row it had to add, in row order."""
+    path = _walk(children, tokens)
+    new = []
+    for token in tokens[len(path) :]:
+        parent = path[-1] if path else -1
+        children[parent, token] = len(children)
+        new.append((parent, token))
+        path.append(len(children) - 1)
+    return path, new

@@ -5,7 +5,7 @@ import torch
 
 from kqa.config import ModelConfig, ScorerConfig
 from kqa.data import question_from_text
-from kqa.scoring import CausalLMScorer
+from kqa.scoring import CausalLMScorer, Packed, packed_groups
 from kqa.types import Evidence, Fact
 
 QUESTIONS = [
@@ -49,12 +49,14 @@ def test_batched_and_shared_prefix_scores_equal_the_naive_loop(tiny_llama, minil
             assert got == pytest.approx(expected, abs=1e-4)
 
 
-
 def forwards(model, call):
     """The input shapes of every forward pass `call()` makes."""
     shapes = []
-    hook = model.register_forward_hook(lambda module, args, kwargs, out: shapes.append(tuple(kwargs["input_ids"].shape)),
-                                       with_kwargs=True)
+
+    def record(module, args, kwargs, out):
+        shapes.append(tuple(kwargs["input_ids"].shape))
+
+    hook = model.register_forward_hook(record, with_kwargs=True)
     try:
         call()
     finally:
@@ -94,6 +96,7 @@ def test_shared_prefix_with_one_token_choices_reads_the_prompt_alone(tiny_llama,
     naive = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=False, mode="sum", use_facts=True)
     evidence = [evidence_for(question, ["water puts out fire"])]
     assert shared.run([question], evidence)[0] == pytest.approx(naive.run([question], evidence)[0], abs=1e-4)
+
 
 def test_mean_and_sum_differ_for_multi_token_choices(tiny_llama, minilm_tokenizer):
     sums = make_scorer(tiny_llama, minilm_tokenizer, mode="sum").run(QUESTIONS[:1])[0]
@@ -148,8 +151,6 @@ def test_facts_change_scores_only_when_enabled(tiny_llama, minilm_tokenizer):
 
 
 def test_packed_reads_a_shared_prefix_once_and_keeps_each_path_apart():
-    from kqa.scoring import Packed, packed_groups
-
     packed = Packed.of([([5, 6, 7], [8, 9]), ([5, 6, 4], [8])])  # a shared "5 6", then each its own way
     assert packed.ids.tolist() == [5, 6, 7, 8, 4]
     assert packed.positions.tolist() == [0, 1, 2, 3, 2]  # "4" sits where it would in its own sequence

@@ -28,7 +28,7 @@ class LinkingConfig(BaseModel):
     parse_question: bool = Field(
         True, description="Run spaCy's parser and NER on the question for noun-chunk and entity candidates; off, "
         "n-grams alone link it, as they do the choices (CSQA on ConceptNet 4: the same concepts for 1219 of 1221 "
-        "questions, linking 9.1 -> 4.0 ms)."
+        "questions, linking with the choices 12.4 -> 7.3 ms)."
     )
     overlapping: bool = Field(
         False, description="Keep every concept matched in the question (\"go store\" and \"store\"), not only "

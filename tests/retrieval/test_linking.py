@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from kqa.data import question_from_text
 from kqa.retrieval.linking import ConceptLinker, LinkingConfig
 
@@ -79,8 +81,6 @@ def test_parse_question_off_links_the_stem_by_ngrams_alone(nlp):
 
 
 def test_run_links_the_given_concept_only_when_asked(nlp):
-    from dataclasses import replace
-
     q = replace(question_from_text("Where would you put it?", ["aquarium", "bank"]), concept="live fishes")
     linker = ConceptLinker(VOCAB, nlp)
     assert linker.run(q).given == ()
