@@ -80,7 +80,7 @@ def bench_end_to_end(scorer: CausalLMScorer, retriever: FactRetriever, questions
     sequences = []
     for q in questions:
         prompt = scorer.facts_prefix(retriever.run(q)) + scorer.config.template.format(question=q.stem)
-        sequences.append([scorer.encode(prompt, c.text).ids for c in q.choices])
+        sequences.append([e.ids for e in scorer.encode(prompt, q)])
     began = time.perf_counter()
     with torch.inference_mode():
         for seqs in sequences:

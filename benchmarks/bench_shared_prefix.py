@@ -49,8 +49,9 @@ def token_counts(scorer: CausalLMScorer, questions, evidence) -> dict:
     conts: list[int] = []
     for question, ev in zip(questions, evidence):
         prompt = scorer.facts_prefix(ev) + scorer.config.template.format(question=question.stem)
-        context = len(scorer._context_ids(prompt))
-        lengths = [len(scorer._choice_ids(c.text)) for c in question.choices]
+        encoded = scorer.encode(prompt, question)
+        context = len(encoded[0].ids) - encoded[0].n_cont
+        lengths = [e.n_cont for e in encoded]
         prefix += context
         naive += sum(context + n for n in lengths)
         shared += context + sum(n - 1 for n in lengths)

@@ -52,10 +52,12 @@ class ScorerConfig(Section):
     shared_prefix: bool = Field(
         True, description="With facts in the prompt, read it once in one sequence with every choice after it "
         "(a token trie with a block mask keeps the choices apart: same scores, 3.9x faster with 10 facts); prompts "
-        "without facts are batched across questions instead.",
+        "without facts are batched across questions instead. Models whose attention takes no such mask (flash "
+        "attention) or whose sliding window is shorter than `max_length` are scored batched.",
     )
     batch_size: int = Field(10, gt=0, description="Sequences per forward pass (choices of several questions).")
-    max_length: int = Field(512, gt=8, description="Prompts longer than this are cut from the left.")
+    max_length: int = Field(512, gt=8, description="Tokens of a prompt and its choice: "
+                            "a longer prompt loses its first tokens, as many for every choice of the question.")
 
     @field_validator("template")
     @classmethod

@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
 from kqa.attribution import ReadFacts, explain
 from kqa.config import ModelConfig, ScorerConfig
+from kqa.errors import InputError
 from kqa.models import check_device, resolve_model
 from kqa.types import Evidence, Fact, Prediction, Question
 
@@ -69,7 +71,7 @@ class CausalLMScorer:
         prefixes = [self.facts_prefix(e) for e in evidence] if evidence and self.config.use_facts else [""] * len(questions)
         prompts = [p + self.config.template.format(question=q.stem) for p, q in zip(prefixes, questions)]
         # packing pays off for long shared prompts (facts); short ones batch better across questions
-        shared = self.config.shared_prefix and any(prefixes)
+        shared = self.config.shared_prefix and any(prefixes) and self.packing_obstacle is None
         scores = self._loglik(prompts, questions, shared)
         if self.config.mode == "pmi":
             neutral = self._loglik([p + self.config.neutral_template for p in prefixes], questions, shared)
@@ -95,17 +97,25 @@ class CausalLMScorer:
         texts = [f.text for f in self.prompt_facts(evidence)]
         return self.config.facts_template.format(facts=". ".join(texts) + ".") if texts else ""
 
+    @cached_property
+    def packing_obstacle(self) -> str | None:
+        """Why the shared-prefix path would not score exactly as the batched one for this model (None: it would);
+        the scorer then takes the batched path."""
+        reason = packing_obstacle(self.model.config, self.config.max_length)
+        if reason is not None and self.config.shared_prefix:
+            logger.warning("scorer.shared_prefix: scoring with the batched path instead, because %s", reason)
+        return reason
+
     def _loglik(self, prompts: Sequence[str], questions: Sequence[Question], shared: bool) -> list[tuple[float, ...]]:
         """log p(choice | prompt) per choice, normalized as the mode says (`_normalize`)."""
-        if shared:
-            return self._score_shared(prompts, questions)
-        choices = [c.text for q in questions for c in q.choices]
-        pairs = [self.encode(p, c.text) for p, q in zip(prompts, questions) for c in q.choices]
-        flat = [self._normalize(s, e.n_cont, text) for s, e, text in zip(self._score_pairs(pairs), pairs, choices)]
+        encoded = [self.encode(p, q) for p, q in zip(prompts, questions)]
+        flat_pairs = [e for per in encoded for e in per]
+        totals = self._score_shared(flat_pairs) if shared else self._score_pairs(flat_pairs)
         out, start = [], 0
-        for q in questions:
-            out.append(tuple(flat[start : start + len(q.choices)]))
-            start += len(q.choices)
+        for question in questions:
+            per = zip(totals[start:], flat_pairs[start:], question.choices)
+            out.append(tuple(self._normalize(total, e.n_cont, choice.text) for total, e, choice in per))
+            start += len(question.choices)
         return out
 
     def _normalize(self, total: float, n_tokens: int, choice: str) -> float:
@@ -117,18 +127,25 @@ class CausalLMScorer:
             return total / max(len(choice), 1)
         return total
 
-    def encode(self, prompt: str, choice: str) -> Encoded:
-        context, cont = self._context_ids(prompt), self._choice_ids(choice)
-        budget = self.config.max_length - len(cont)
-        ids = (context[-budget:] if budget > 0 else context[-1:]) + cont
-        return Encoded(tuple(ids), len(cont))
+    def encode(self, prompt: str, question: Question) -> list[Encoded]:
+        """Each choice after the prompt. A prompt longer than `max_length` loses its first tokens, as many for every
+        choice (room is left for the longest), so all choices are scored after the same context."""
+        conts = [self._choice_ids(question, i) for i in range(len(question.choices))]
+        budget = max(1, self.config.max_length - max(map(len, conts)))
+        context = self._context_ids(prompt)[-budget:]
+        return [Encoded(tuple(context + cont), len(cont)) for cont in conts]
 
     def _context_ids(self, prompt: str) -> list[int]:
         ids = self.tokenizer(prompt, add_special_tokens=True)["input_ids"]
         return ids or [self._pad_id()]  # a model must see at least one token before the choice
 
-    def _choice_ids(self, choice: str) -> list[int]:
-        return self.tokenizer(" " + choice, add_special_tokens=False)["input_ids"]
+    def _choice_ids(self, question: Question, index: int) -> list[int]:
+        text = question.choices[index].text
+        ids = self.tokenizer(" " + text, add_special_tokens=False)["input_ids"]
+        if not ids:  # a likelihood over no tokens is 0 whatever the prompt: the choice could not be scored
+            raise InputError(f"question {question.id!r}: `choices[{index}].text` must give the tokenizer at least "
+                             f"one token, got {text!r} (0 tokens)")
+        return ids
 
     # ---- batched path ------------------------------------------------------------------------------------------
     def _score_pairs(self, pairs: Sequence[Encoded]) -> list[float]:
@@ -144,7 +161,8 @@ class CausalLMScorer:
         ids, mask = self._left_pad(batch)  # (B, T)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # padding must not shift RoPE positions of real tokens
         keep = max(e.n_cont for e in batch) + 1
-        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep,
+                            use_cache=False).logits
         logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, keep-1, V): predicts the last keep-1 ids
         targets = ids[:, -(keep - 1) :]  # (B, keep-1)
         token_lp = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, keep-1)
@@ -161,22 +179,12 @@ class CausalLMScorer:
         return ids.to(device), mask.to(device)
 
     # ---- shared-prefix path ------------------------------------------------------------------------------------
-    def _score_shared(self, prompts: Sequence[str], questions: Sequence[Question]) -> list[tuple[float, ...]]:
-        """Prompts that share their first tokens — one question's choices share the whole prompt, the leave-one-out
+    def _score_shared(self, pairs: Sequence[Encoded]) -> list[float]:
+        """Pairs that share their first tokens — one question's choices share the whole prompt, the leave-one-out
         copies of kqa.attribution share it up to the left-out fact — are read as one packed sequence (`Packed`)."""
-        pairs = []  # (context ids, choice ids), question by question
-        for prompt, question in zip(prompts, questions):
-            conts = [self._choice_ids(c.text) for c in question.choices]
-            context = self._context_ids(prompt)[-max(1, self.config.max_length - max(map(len, conts))) :]
-            pairs += [(context, cont) for cont in conts]
-        totals = [total for group in packed_groups(pairs, 2 * self.config.max_length)
-                  for total in self._score_packed(Packed.of(group), [cont for _, cont in group])]
-        out, start = [], 0
-        for question in questions:
-            per = zip(totals[start:], pairs[start:], question.choices)
-            out.append(tuple(self._normalize(total, len(cont), choice.text) for total, (_, cont), choice in per))
-            start += len(question.choices)
-        return out
+        split = [(list(e.ids[: -e.n_cont]), list(e.ids[-e.n_cont :])) for e in pairs]  # (context, choice)
+        return [total for group in packed_groups(split, 2 * self.config.max_length)
+                for total in self._score_packed(Packed.of(group), [cont for _, cont in group])]
 
     @torch.inference_mode()
     def _score_packed(self, packed: Packed, conts: Sequence[Sequence[int]]) -> list[float]:
@@ -186,7 +194,7 @@ class CausalLMScorer:
         mask = (~packed.mask).to(device=device, dtype=self.model.dtype) * torch.finfo(self.model.dtype).min
         logits = self.model(input_ids=packed.ids[None].to(device), attention_mask=mask[None, None],  # (1, 1, T, T)
                             position_ids=packed.positions[None].to(device),
-                            logits_to_keep=torch.tensor(rows, device=device)).logits[0]
+                            logits_to_keep=torch.tensor(rows, device=device), use_cache=False).logits[0]
         logprobs = torch.log_softmax(logits.float(), dim=-1)  # (len(rows), V)
         at = {row: i for i, row in enumerate(rows)}
         return [logprobs[[at[r] for r in reads], torch.tensor(cont)].sum().item()
@@ -215,22 +223,41 @@ class Packed:
     @classmethod
     def of(cls, pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> Packed:
         ids: list[int] = []
-        parents: list[int] = []
+        chains = []  # per pair that added rows: (parent row of its first new row, first new row, rows added)
         children: dict[tuple[int, int], int] = {}
         reads = []
         for context, cont in pairs:
             path, new = _add(children, [*context, *cont[:-1]])
+            if new:  # a pair's new rows are consecutive, each the child of the one before
+                chains.append((new[0][0], len(ids), len(new)))
             ids += [token for _, token in new]
-            parents += [parent for parent, _ in new]
             reads.append(tuple(path[t - 1] for t in range(len(context), len(context) + len(cont))))
         mask = torch.zeros((len(ids), len(ids)), dtype=torch.bool)
-        depth = []
-        for row, parent in enumerate(parents):  # parents come first: a row inherits its parent's path
+        depth = torch.zeros(len(ids), dtype=torch.long)
+        for parent, start, n in chains:  # parents come first: a chain inherits its parent's path, then its own
+            rows = slice(start, start + n)
             if parent >= 0:
-                mask[row] = mask[parent]
-            mask[row, row] = True
-            depth.append(depth[parent] + 1 if parent >= 0 else 0)
-        return cls(torch.tensor(ids, dtype=torch.long), torch.tensor(depth, dtype=torch.long), mask, tuple(reads))
+                mask[rows] = mask[parent]
+            mask[rows, rows] = torch.ones((n, n), dtype=torch.bool).tril()
+            depth[rows] = torch.arange(n) + (depth[parent] + 1 if parent >= 0 else 0)
+        return cls(torch.tensor(ids, dtype=torch.long), depth, mask, tuple(reads))
+
+
+def packing_obstacle(model_config, max_length: int) -> str | None:
+    """Why a packed sequence with its own 4D mask would not give the scores of separate sequences (None: it would).
+    Flash attention takes no such mask, and the mask replaces a sliding window, which matters once a sequence
+    (at most `max_length` tokens) is longer than the window."""
+    attention = getattr(model_config, "_attn_implementation", None)
+    if attention not in (None, "eager", "sdpa"):
+        return f"its attention ({attention!r}) takes no custom 4D mask; load the model with eager or sdpa attention"
+    text = model_config.get_text_config() if hasattr(model_config, "get_text_config") else model_config
+    window = getattr(text, "sliding_window", None)
+    types = getattr(text, "layer_types", None)
+    slides = "sliding_attention" in types if types else getattr(text, "use_sliding_window", True) is not False
+    if window is not None and slides and window < max_length:
+        return (f"its sliding window ({window} tokens) is shorter than `scorer.max_length` ({max_length}), and "
+                f"a packed mask would let tokens see past it; set `scorer.max_length` to at most {window}")
+    return None
 
 
 def packed_groups(pairs: list[tuple[list[int], list[int]]], budget: int) -> list[list[tuple[list[int], list[int]]]]:

@@ -2,11 +2,13 @@
 
 import pytest
 import torch
+from transformers import Gemma3TextConfig, LlamaConfig
 
 from kqa.config import ModelConfig, ScorerConfig
 from kqa.data import question_from_text
-from kqa.scoring import CausalLMScorer, Packed, packed_groups
-from kqa.types import Evidence, Fact
+from kqa.errors import InputError
+from kqa.scoring import CausalLMScorer, Packed, packed_groups, packing_obstacle
+from kqa.types import Choice, Evidence, Fact, Question
 
 QUESTIONS = [
     question_from_text("Where would you keep a live fish?", ["aquarium", "desert sand dune", "oven"], "q1"),
@@ -39,8 +41,8 @@ def test_batched_and_shared_prefix_scores_equal_the_naive_loop(tiny_llama, minil
     for question, ev, per_choice in zip(QUESTIONS, evidence, scores):
         assert len(per_choice) == len(question.choices)
         prefix = scorer.facts_prefix(ev) if facts else ""
-        for choice, got in zip(question.choices, per_choice):
-            enc = scorer.encode(prefix + scorer.config.template.format(question=question.stem), choice.text)
+        encoded = scorer.encode(prefix + scorer.config.template.format(question=question.stem), question)
+        for choice, enc, got in zip(question.choices, encoded, per_choice):
             expected = reference_loglik(tiny_llama, enc.ids, enc.n_cont)
             if mode == "mean":
                 expected /= enc.n_cont
@@ -69,9 +71,9 @@ def test_prompts_sharing_their_start_are_read_in_one_packed_forward_pass(tiny_ll
     evidence = [evidence_for(q, ["fish live in water"]) for q in QUESTIONS]
     contexts = [shared._context_ids(shared.facts_prefix(e) + q.stem) for q, e in zip(QUESTIONS, evidence)]
     common = next(i for i, (a, b) in enumerate(zip(*contexts)) if a != b)  # the facts block and more
-    conts = [shared._choice_ids(c.text) for q in QUESTIONS for c in q.choices]
+    conts = [shared._choice_ids(q, i) for q in QUESTIONS for i in range(len(q.choices))]
     for q in QUESTIONS:  # no two choices of a question share a fed first token here: only the prompts are shared
-        firsts = [ids[0] for ids in map(shared._choice_ids, (c.text for c in q.choices)) if len(ids) > 1]
+        firsts = [ids[0] for ids in (shared._choice_ids(q, i) for i in range(len(q.choices))) if len(ids) > 1]
         assert len(set(firsts)) == len(firsts)
     fed = len(contexts[0]) + len(contexts[1]) - common + sum(len(c) - 1 for c in conts)
     assert forwards(tiny_llama, lambda: shared.run(QUESTIONS, evidence)) == [(1, fed)]
@@ -92,7 +94,7 @@ def test_explain_reads_every_left_out_copy_in_one_packed_pass(tiny_llama, minilm
 def test_shared_prefix_with_one_token_choices_reads_the_prompt_alone(tiny_llama, minilm_tokenizer):
     question = question_from_text("What puts out a fire?", ["water", "fire", "sand"], "q3")
     shared = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=True, mode="sum", use_facts=True)
-    assert all(len(shared._choice_ids(c.text)) == 1 for c in question.choices)  # nothing fed after the prompt
+    assert all(len(shared._choice_ids(question, i)) == 1 for i in range(3))  # nothing fed after the prompt
     naive = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=False, mode="sum", use_facts=True)
     evidence = [evidence_for(question, ["water puts out fire"])]
     assert shared.run([question], evidence)[0] == pytest.approx(naive.run([question], evidence)[0], abs=1e-4)
@@ -107,11 +109,13 @@ def test_mean_and_sum_differ_for_multi_token_choices(tiny_llama, minilm_tokenize
 
 def test_long_prompts_are_cut_from_the_left_and_keep_the_choice(tiny_llama, minilm_tokenizer):
     scorer = make_scorer(tiny_llama, minilm_tokenizer, max_length=16)
-    enc = scorer.encode("word " * 100 + "where?", "desert sand dune")
+    question = question_from_text("where?", ["desert sand dune", "sea"])
+    long, short = scorer.encode("word " * 100 + "where?", question)
     assert scorer.config.shared_prefix
-    assert len(enc.ids) == 16
+    assert len(long.ids) == 16
     cont = minilm_tokenizer(" desert sand dune", add_special_tokens=False)["input_ids"]
-    assert list(enc.ids[-enc.n_cont:]) == cont
+    assert list(long.ids[-long.n_cont:]) == cont
+    assert short.ids[: -short.n_cont] == long.ids[: -long.n_cont]  # every choice after the same context
     assert scorer.run([question_from_text("word " * 300 + "?", ["a", "b"])])  # no position overflow
 
 
@@ -134,9 +138,8 @@ def test_pmi_divides_by_the_neutral_prompt_with_the_same_facts(tiny_llama, minil
     scores = pmi.run(QUESTIONS, evidence)
     for question, ev, per_choice in zip(QUESTIONS, evidence, scores):
         prefix = pmi.facts_prefix(ev)
-        for choice, got in zip(question.choices, per_choice):
-            cond = pmi.encode(prefix + pmi.config.template.format(question=question.stem), choice.text)
-            neutral = pmi.encode(prefix + "Answer:", choice.text)
+        conds = pmi.encode(prefix + pmi.config.template.format(question=question.stem), question)
+        for cond, neutral, got in zip(conds, pmi.encode(prefix + "Answer:", question), per_choice):
             expected = reference_loglik(tiny_llama, cond.ids, cond.n_cont) - reference_loglik(
                 tiny_llama, neutral.ids, neutral.n_cont)
             assert got == pytest.approx(expected, abs=1e-4)
@@ -160,3 +163,46 @@ def test_packed_reads_a_shared_prefix_once_and_keeps_each_path_apart():
     pairs = [([1, 2, 3], [4]), ([1, 2, 5], [4]), ([9, 9, 9], [4])]
     assert packed_groups(pairs, budget=4) == [pairs[:2], pairs[2:]]  # 3 + 1 new tokens fit; 3 more do not
     assert packed_groups(pairs, budget=100) == [pairs]
+    assert Packed.of([([1, 2], [3]), ([1, 2], [3])]).ids.tolist() == [1, 2]  # a repeated pair adds no row
+
+
+@pytest.mark.parametrize("shared_prefix", [False, True])
+def test_prompts_cut_to_max_length_score_as_the_naive_loop(tiny_llama, minilm_tokenizer, shared_prefix):
+    scorer = make_scorer(tiny_llama, minilm_tokenizer, max_length=24, shared_prefix=shared_prefix, use_facts=True,
+                         mode="sum")
+    evidence = [evidence_for(q, ["fish live in water " * 6, "an aquarium holds water " * 4]) for q in QUESTIONS]
+    scores = scorer.run(QUESTIONS, evidence)
+    for question, ev, per_choice in zip(QUESTIONS, evidence, scores):
+        encoded = scorer.encode(scorer.facts_prefix(ev) + scorer.config.template.format(question=question.stem),
+                                question)
+        assert max(len(e.ids) for e in encoded) == 24  # cut: the facts alone are longer than that
+        assert len({e.ids[: -e.n_cont] for e in encoded}) == 1  # every choice after the same context
+        expected = [reference_loglik(tiny_llama, e.ids, e.n_cont) for e in encoded]
+        assert list(per_choice) == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_choice_with_no_tokens_is_an_input_error(tiny_llama, minilm_tokenizer):
+    question = Question("q9", "What is wet?", (Choice("A", "water"), Choice("B", "\u200b")))
+    with pytest.raises(InputError, match=r"q9.*`choices\[1\]\.text`.*0 tokens"):
+        make_scorer(tiny_llama, minilm_tokenizer).run([question])
+
+
+def test_packing_needs_a_mask_the_attention_obeys():
+    assert packing_obstacle(LlamaConfig(), 512) is None
+    window = Gemma3TextConfig(sliding_window=512)
+    assert packing_obstacle(window, 512) is None  # no sequence is longer than the window
+    assert "sliding window (512 tokens)" in packing_obstacle(window, 1024)
+    full = Gemma3TextConfig(sliding_window=8, layer_types=["full_attention"] * 26)
+    assert packing_obstacle(full, 1024) is None  # a window no layer uses
+    flash = LlamaConfig()
+    flash._attn_implementation = "flash_attention_2"
+    assert "flash_attention_2" in packing_obstacle(flash, 512)
+
+
+def test_a_window_shorter_than_max_length_takes_the_batched_path(tiny_llama, minilm_tokenizer, monkeypatch, caplog):
+    monkeypatch.setattr(tiny_llama.config, "sliding_window", 8, raising=False)
+    shared = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=True, use_facts=True, batch_size=16)
+    evidence = [evidence_for(q, ["fish live in water"]) for q in QUESTIONS]
+    shapes = forwards(tiny_llama, lambda: shared.run(QUESTIONS, evidence))
+    assert [rows for rows, _ in shapes] == [7]  # the 7 (prompt, choice) sequences as one padded batch
+    assert "sliding window (8 tokens)" in caplog.text
