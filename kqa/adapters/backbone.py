@@ -8,27 +8,36 @@ import torch
 from torch import nn
 
 from kqa.adapters.config import AdapterConfig
-from kqa.errors import DeviceError, ModelUnavailableError
+from kqa.errors import ConfigError, DeviceError, ModelUnavailableError
 from kqa.models import resolve_model
 
 CPU_ALTERNATIVE = "set `adapter.quantization: null` and keep `adapter.method: lora` (full-precision LoRA on CPU)"
 
 
-def load_backbone(config: AdapterConfig) -> nn.Module:
-    """AutoModel (hidden states only) from `config.backbone`, frozen and in eval mode."""
-    from transformers import AutoModel
+def load_backbone(config: AdapterConfig) -> tuple[nn.Module, nn.Module | None]:
+    """The model (hidden states only) from `config.backbone`, frozen and in eval mode; with `scoring: likelihood`
+    also its LM head (the model is then loaded as a causal LM and split into its body and head)."""
+    from transformers import AutoModel, AutoModelForCausalLM
 
     path = resolve_model(config.backbone)
     kwargs = {"dtype": getattr(torch, config.dtype)}
     if config.quantization == "nf4":
         kwargs |= {"quantization_config": nf4_config(), "dtype": torch.bfloat16, "device_map": {"": 0}}
-    model = AutoModel.from_pretrained(path, **kwargs)
+    lm_head = None
+    if config.scoring == "likelihood":
+        causal = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        model, lm_head = causal.get_decoder(), causal.get_output_embeddings()
+        if lm_head is None:
+            raise ConfigError(f"`adapter.scoring: likelihood` needs a causal LM with an LM head; {config.backbone!r} "
+                              f"has none: use `adapter.scoring: head`")
+    else:
+        model = AutoModel.from_pretrained(path, **kwargs)
     if config.quantization == "nf4":
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     model.requires_grad_(False)
-    return model.eval()
+    return model.eval(), lm_head
 
 
 def nf4_config():

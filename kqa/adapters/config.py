@@ -84,6 +84,11 @@ class AdapterConfig(BaseModel):
                                  "stream's length, and the share of the input the facts may fill as text.")
     facts_per_choice: int = Field(5, ge=0, description="Retrieved facts read per choice, best first.")
     head_width: int = Field(128, gt=0, description="Hidden width of the scoring MLP.")
+    scoring: Literal["head", "likelihood"] = Field(
+        "head", description="How a choice gets its score: head (an MLP over the mean of the final hidden states, "
+        "trained from scratch) or likelihood (a decoder's own LM head: the mean log-probability of the choice's "
+        "tokens after the prompt, so training starts from the zero-shot reader; decoder backbones only)."
+    )
     body_init_scale: float = Field(
         0.1, ge=0, description="Initial LayerNorm weight of the adapter body: small = near-identity start."
     )

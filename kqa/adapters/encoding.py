@@ -15,9 +15,10 @@ from dataclasses import dataclass, fields
 import torch
 
 from kqa.adapters.longlora import build_long_input, facts_from_evidence
+from kqa.errors import InputError
 from kqa.types import Evidence, Fact, Question
 
-DECODER_TEMPLATE = "Question: {stem}\nAnswer: {choice}"
+DECODER_PROMPT = "Question: {stem}\nAnswer:"  # then " choice"
 DECODER_FACTS = "Facts: {facts}.\n"
 FACT_SEPARATOR = " . "  # between facts of the knowledge stream
 TEXT_FACT_SEPARATOR = " ; "  # between facts in the input text
@@ -30,6 +31,7 @@ class EncodedQuestion:
     pairs: tuple[tuple[int, ...], ...]
     facts: tuple[tuple[int, ...], ...]
     label: int  # gold choice index, -1 when unknown
+    choice_tokens: tuple[int, ...]  # per pair: how many of its last ids are the choice (decoders; 0 for encoders)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Batch:
     slots: torch.Tensor  # (N,) flat position of each sequence in the (B, C) logits
     labels: torch.Tensor  # (B,) gold choice index, -1 when unknown
     n_choices: int  # C, the most choices of any question in the batch
+    choice_tokens: torch.Tensor  # (N,) how many of each sequence's last real tokens are the choice (0: encoders)
 
     def to(self, device: torch.device | str) -> Batch:
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -65,14 +68,15 @@ class QuestionEncoder:
         per_choice = evidence.per_choice if evidence is not None else tuple(() for _ in question.choices)
         if self.documents and evidence is not None:
             prompt = build_long_input(question.stem, facts_from_evidence(evidence))  # documents, question, "Answer:"
-            pairs = tuple(self._long_pair(prompt, c.text) for c in question.choices)
+            encoded = [self._long_pair(prompt, c.text) for c in question.choices]
         else:
-            pairs = tuple(self._pair(question.stem, c.text, self._text_facts(per_choice, i))
-                          for i, c in enumerate(question.choices))
+            encoded = [self._pair(question.stem, c.text, self._text_facts(per_choice, i))
+                       for i, c in enumerate(question.choices)]
+        pairs = tuple(ids for ids, _ in encoded)
         stream = per_choice if self.stream else ()
         facts = tuple(self.fact_ids(stream[i] if i < len(stream) else ()) for i in range(len(pairs)))
         label = question.labels.index(question.answer) if question.answer in question.labels else -1
-        return EncodedQuestion(pairs, facts, label)
+        return EncodedQuestion(pairs, facts, label, tuple(n for _, n in encoded))
 
     def fact_ids(self, facts: Sequence[Fact]) -> tuple[int, ...]:
         texts = [f.text for f in facts[: self.facts_per_choice] if f.text]
@@ -81,27 +85,33 @@ class QuestionEncoder:
         ids = self.tokenizer(FACT_SEPARATOR.join(texts), add_special_tokens=False)["input_ids"]
         return tuple(ids[: self.max_fact_tokens])
 
-    def _long_pair(self, prompt: str, choice: str) -> tuple[int, ...]:
+    def _long_pair(self, prompt: str, choice: str) -> tuple[tuple[int, ...], int]:
         """Cut from the left: the question and the choice at the end must survive, the oldest documents go first."""
-        ids = self.tokenizer(f"{prompt} {choice}")["input_ids"]
-        return tuple(ids[-self.max_length :])
+        return self._decoder_ids(self.tokenizer(prompt)["input_ids"], choice)
 
     def _text_facts(self, per_choice: Sequence[Sequence[Fact]], i: int) -> tuple[str, ...]:
         if not self.text or i >= len(per_choice):
             return ()
         return tuple(f.text for f in per_choice[i][: self.facts_per_choice] if f.text)
 
-    def _pair(self, stem: str, choice: str, facts: Sequence[str] = ()) -> tuple[int, ...]:
+    def _pair(self, stem: str, choice: str, facts: Sequence[str] = ()) -> tuple[tuple[int, ...], int]:
+        """The sequence's ids and how many of the last ones are the choice (0 for an encoder)."""
         if self.family == "encoder":
-            return self._encoder_pair(stem, choice, facts)
-        prompt = DECODER_TEMPLATE.format(stem=stem, choice=choice)
-        if not facts:
-            return tuple(self.tokenizer(prompt, truncation=True, max_length=self.max_length)["input_ids"])
-        # the facts come first and give way: cut them to their budget, then cut from the left if still too long
-        fact_ids = self._ids(DECODER_FACTS.format(facts=TEXT_FACT_SEPARATOR.join(facts)))[: self.max_fact_tokens]
-        ids = self.tokenizer(prompt)["input_ids"]  # (BOS) question ... choice
-        head = ids[:1] if ids and ids[0] == self.tokenizer.bos_token_id else []
-        return tuple((head + fact_ids + ids[len(head) :])[-self.max_length :])
+            return self._encoder_pair(stem, choice, facts), 0
+        ids = self.tokenizer(DECODER_PROMPT.format(stem=stem))["input_ids"]  # (BOS) Question: ... Answer:
+        if facts:  # the facts come first, cut to their budget; they give way first when the prompt is too long
+            fact_ids = self._ids(DECODER_FACTS.format(facts=TEXT_FACT_SEPARATOR.join(facts)))[: self.max_fact_tokens]
+            head = ids[:1] if ids and ids[0] == self.tokenizer.bos_token_id else []
+            ids = head + fact_ids + ids[len(head) :]
+        return self._decoder_ids(ids, choice)
+
+    def _decoder_ids(self, context: list[int], choice: str) -> tuple[tuple[int, ...], int]:
+        """Context, then " choice" tokenized on its own (as the zero-shot scorer does), so its tokens are known; a
+        context too long for `max_length` loses its first tokens."""
+        cont = self._ids(" " + choice)[: self.max_length - 1]
+        if not cont:  # nothing to score, and nothing to tell it from the prompt alone
+            raise InputError(f"a choice must give the tokenizer at least one token, got {choice!r} (0 tokens)")
+        return tuple(context[-(self.max_length - len(cont)) :] + cont), len(cont)
 
     def _encoder_pair(self, stem: str, choice: str, facts: Sequence[str]) -> tuple[int, ...]:
         if not facts:
@@ -128,7 +138,8 @@ def collate(items: Sequence[EncodedQuestion], pad_id: int) -> Batch:
     fact_ids, fact_mask = _pad(facts, pad_id, 1)  # K >= 1 so a batch without any fact still has a stream
     slots = [b * n_choices + c for b, item in enumerate(items) for c in range(len(item.pairs))]
     return Batch(input_ids, attention, fact_ids, fact_mask.bool(), torch.tensor(slots),
-                 torch.tensor([item.label for item in items]), n_choices)
+                 torch.tensor([item.label for item in items]), n_choices,
+                 torch.tensor([n for item in items for n in item.choice_tokens], dtype=torch.long))
 
 
 def _pad(rows: Sequence[Sequence[int]], pad_id: int, minimum: int) -> tuple[torch.Tensor, torch.Tensor]:

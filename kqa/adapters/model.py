@@ -1,8 +1,9 @@
 """KnowledgeModel: a frozen backbone read through named sets of trainable parts (gated adapter, head, peft).
 
 forward(batch) -> logits (B, C): every (question, choice) sequence runs through the backbone (with knowledge
-injected in the adapted layers), its final hidden states are mean-pooled over real tokens (virtual tokens of
-prompt methods excluded), and an MLP gives one logit. Missing choices (questions with fewer choices than the batch's
+injected in the adapted layers); with `scoring: head` its final hidden states are mean-pooled over real tokens
+(virtual tokens of prompt methods excluded) and an MLP gives one logit, with `scoring: likelihood` the decoder's own
+LM head gives the mean log-probability of the choice's tokens. Missing choices (questions with fewer choices than the batch's
 widest) get -inf. The peft part is one of kqa.adapters.peft_methods (LoRA, LoRA-FA, (IA)^3, prefix, prompt, p-tuning).
 """
 
@@ -40,11 +41,18 @@ class _Captured(Exception):
 class KnowledgeModel(nn.Module):
     """Frozen backbone + named trainable sets; one set is active at a time (`set_active`)."""
 
-    def __init__(self, backbone: nn.Module, config: AdapterConfig, name: str = "default"):
+    def __init__(self, backbone: nn.Module, config: AdapterConfig, name: str = "default",
+                 lm_head: nn.Module | None = None):
         super().__init__()
         self.config = config
         _, layers = find_layers(backbone)
         self.family = ffn_output(layers[0])[0]
+        if (config.scoring == "likelihood") != (lm_head is not None) or (lm_head is not None and
+                                                                         self.family != "decoder"):
+            raise ConfigError(f"`adapter.scoring: likelihood` reads a decoder's LM head; {config.backbone!r} is "
+                              f"an {self.family}: use `adapter.scoring: head`")
+        self.lm_head = lm_head.requires_grad_(False) if lm_head is not None else None  # frozen, tied or not
+        self.softcap = getattr(backbone.config, "final_logit_softcapping", None)  # Gemma 2 caps its logits
         try:
             self.layer_ids = config.layer_indices(len(layers))
         except ValueError as exc:
@@ -87,7 +95,9 @@ class KnowledgeModel(nn.Module):
         if c.uses_gated:
             self.adapters[name] = GatedKnowledgeAdapter(self.hidden, c.width, c.heads, c.max_fact_tokens, c.dropout,
                                                         c.body_init_scale)
-        self.heads[name] = nn.Sequential(nn.Linear(self.hidden, c.head_width), nn.ReLU(), nn.Linear(c.head_width, 1))
+        # with `scoring: likelihood` the LM head scores: the set has no MLP of its own
+        self.heads[name] = (nn.Identity() if c.scoring == "likelihood" else
+                            nn.Sequential(nn.Linear(self.hidden, c.head_width), nn.ReLU(), nn.Linear(c.head_width, 1)))
 
     def set_active(self, name: str) -> None:
         """Switch every trainable part to the set `name`; only its parameters require gradients."""
@@ -119,12 +129,29 @@ class KnowledgeModel(nn.Module):
         feeding = self.injector.feeding(state) if self.injector is not None else nullcontext()
         with feeding, self._from_prefix(prefix):
             out = self.backbone(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-        hidden = out.last_hidden_state[:, self.virtual :].float()  # (N, T, d): virtual prompt tokens dropped
-        pooled = masked_mean(hidden, batch.attention_mask.bool())  # (N, d)
-        scores = self.heads[self.active](pooled).squeeze(-1)  # (N,)
+        hidden = out.last_hidden_state[:, self.virtual :]  # (N, T, d): virtual prompt tokens dropped
+        if self.lm_head is not None:
+            scores = self._likelihood(hidden, batch)  # (N,)
+        else:
+            pooled = masked_mean(hidden.float(), batch.attention_mask.bool())  # (N, d)
+            scores = self.heads[self.active](pooled).squeeze(-1)  # (N,)
         flat = torch.full((len(batch.labels) * batch.n_choices,), float("-inf"), dtype=scores.dtype,
                           device=scores.device)
         return flat.scatter(0, batch.slots, scores).view(len(batch.labels), batch.n_choices)  # (B, C)
+
+    def _likelihood(self, hidden: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Mean log-probability of each sequence's choice tokens (its last `choice_tokens` real tokens), (N,). The LM
+        head runs only where a choice token is predicted: M rows, not N x T (Gemma's vocabulary is 262k)."""
+        n = batch.choice_tokens  # (N,) >= 1: QuestionEncoder refuses a choice without tokens
+        rows = torch.repeat_interleave(torch.arange(len(n), device=n.device), n)  # (M,) sequence of each token
+        step = torch.arange(len(rows), device=n.device) - torch.repeat_interleave(n.cumsum(0) - n, n)  # (M,) 0..n-1
+        at = batch.attention_mask.sum(-1)[rows] - n[rows] + step  # (M,) where each choice token sits
+        weight = self.lm_head.weight
+        logits = self.lm_head(hidden[rows, at - 1].to(weight.dtype)).float()  # (M, V): the token before predicts it
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        picked = torch.log_softmax(logits, dim=-1).gather(-1, batch.input_ids[rows, at][:, None])[:, 0]  # (M,)
+        return torch.zeros(len(n), device=n.device).index_add(0, rows, picked) / n  # (N,)
 
     def _knowledge(self, batch: Batch) -> KnowledgeState:
         adapter = self.adapters[self.active]
@@ -227,9 +254,9 @@ def build_model(config: AdapterConfig, seed: int = 0, name: str = "default") -> 
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(config.backbone))
-    backbone = load_backbone(config)
+    backbone, lm_head = load_backbone(config)
     torch.manual_seed(seed)
-    model = KnowledgeModel(backbone, config, name)
+    model = KnowledgeModel(backbone, config, name, lm_head)
     model.init_seed = seed  # the set's initial weights are a function of (config, seed): task-vector reference
     logger.info("trainable parameters: %d (%.2f%% of the %d-parameter backbone)", model.trainable_parameters(),
                 100 * model.trainable_parameters() / model.backbone_parameters(), model.backbone_parameters())

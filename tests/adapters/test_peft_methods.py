@@ -153,7 +153,7 @@ def test_peft_methods_train_on_the_packaged_backbones(backbone, methods):
     from kqa.adapters.model import KnowledgeModel
     from kqa.models import resolve_model
 
-    frozen = load_backbone(tiny_config(backbone))  # loaded once; each method wraps its own copy
+    frozen, _ = load_backbone(tiny_config(backbone))  # loaded once; each method wraps its own copy
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(backbone))
     for method in methods:
         model = KnowledgeModel(copy.deepcopy(frozen), tiny_config(backbone, method=f"gated+{method}", width=32))
