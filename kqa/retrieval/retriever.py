@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,10 @@ class FactRetriever:
         self.embedder = embedder
         self.config = config
         self._sentences = sentences  # with config.sentences and none given: opened from the store when first needed
+        # the query encoding (onnxruntime or torch: outside the GIL) runs in this thread beside linking and graph
+        # paths (Python); False encodes in the caller's thread
+        self.encode_beside = True
+        self._encoder_thread: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_graph(cls, graph: str | Path, spacy_model: str, config: RetrievalConfig = RetrievalConfig()) -> FactRetriever:
@@ -62,15 +67,16 @@ class FactRetriever:
         return self._sentences
 
     def run(self, question: Question) -> Evidence:
+        pending = self._encoding(question)
         linking = self.linker.run(question, given=self.config.question_concept)
         resolve = self.store.resolve
         given = [resolve(c.name) for c in linking.given]
         q_names = list(dict.fromkeys([*given, *(resolve(c.name) for c in linking.question)]))
-        queries = self._queries(question)
-        dense = self._dense(queries, len(question.choices))
-        near = self._near(queries, len(question.choices))
         choice_names = [list(dict.fromkeys(resolve(c.name) for c in concepts)) for concepts in linking.choices]
         found = self.paths.run_choices(q_names, choice_names)
+        queries = pending.result()
+        dense = self._dense(queries, len(question.choices))
+        near = self._near(queries, len(question.choices))
         per_choice = [self._choice(names, edges[: self.config.graph_k], hits, close)
                       for names, edges, hits, close in zip(choice_names, found, dense, near)]
         return Evidence(question.id, tuple(per_choice), tuple(q_names), tuple(map(tuple, choice_names)))
@@ -84,13 +90,20 @@ class FactRetriever:
             return facts
         return tuple(sorted((*facts, *self.sentences.run(edges, close)), key=lambda f: -f.score))  # stable
 
-    def _queries(self, question: Question) -> np.ndarray | None:
-        """(C, dim) embeddings of "question choice", one encode call for the fact and the sentence index; None when
-        neither is searched."""
+    def _encoding(self, question: Question) -> Future:
+        """(C, dim) embeddings of "question choice", one encode call for the fact and the sentence index, on their way
+        in the encoder thread (`encode_beside`); None when neither index is searched."""
         sentences = self.sentences
         searched = self.index is not None or (sentences is not None and sentences.index is not None)
-        if not self.config.dense_k or not searched:
-            return None
+        if self.config.dense_k and searched and self.encode_beside:
+            if self._encoder_thread is None:
+                self._encoder_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kqa-query-encoding")
+            return self._encoder_thread.submit(self._queries, question)
+        done: Future = Future()
+        done.set_result(self._queries(question) if self.config.dense_k and searched else None)
+        return done
+
+    def _queries(self, question: Question) -> np.ndarray:
         return self.embedder.encode([f"{question.stem} {c.text}" for c in question.choices])  # (C, dim)
 
     def _dense(self, queries: np.ndarray | None, choices: int) -> list[dict[str, float]]:

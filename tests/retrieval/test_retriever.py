@@ -1,3 +1,7 @@
+import threading
+
+import pytest
+
 from kqa.data import question_from_text
 from kqa.retrieval.config import RetrievalConfig
 from kqa.retrieval.retriever import FactRetriever
@@ -114,13 +118,23 @@ class NoHits:
         return [[] for _ in queries]
 
 
-def test_one_batched_encode_call_per_question(graph_dir, nlp):
+class ThreadRecordingEmbedder(RecordingEmbedder):
+    def encode(self, texts, progress=False):
+        self.threads = getattr(self, "threads", []) + [threading.current_thread().name]
+        return super().encode(texts, progress)
+
+
+@pytest.mark.parametrize("beside", [True, False])
+def test_one_batched_encode_call_per_question(graph_dir, nlp, beside):
     from kqa.graph.store import GraphStore
     from kqa.retrieval.linking import ConceptLinker
 
-    embedder = RecordingEmbedder()
+    embedder = ThreadRecordingEmbedder()
     with GraphStore.open(graph_dir) as store:
         retriever = FactRetriever(store, ConceptLinker(store.vocabulary(), nlp), NoHits(), embedder, RetrievalConfig())
+        retriever.encode_beside = beside
         evidence = retriever.run(QUESTION)
     assert embedder.calls == [[f"{QUESTION.stem} {c.text}" for c in QUESTION.choices]]  # the question and every choice
     assert evidence.per_choice[0][0].text == "a live fish is located at an aquarium"
+    # beside linking and paths, in the retriever's encoder thread; or in the caller's
+    assert embedder.threads[0].startswith("kqa-query-encoding") == beside
