@@ -83,11 +83,6 @@ class AdapterConfig(BaseModel):
     max_fact_tokens: int = Field(64, gt=0, description="Fact tokens read per (question, choice): the knowledge "
                                  "stream's length, and the share of the input the facts may fill as text.")
     facts_per_choice: int = Field(5, ge=0, description="Retrieved facts read per choice, best first.")
-    fact_scope: Literal["choice", "question"] = Field(
-        "choice", description="Which facts a (question, choice) input reads as text: choice (that choice's own "
-        "facts) or question (the facts of every choice, in choice order, the same for each input: the choices are "
-        "compared under one context, and no choice is favoured merely for having facts)."
-    )
     head_width: int = Field(128, gt=0, description="Hidden width of the scoring MLP.")
     scoring: Literal["head", "likelihood"] = Field(
         "head", description="How a choice gets its score: head (an MLP over the mean of the final hidden states, "
@@ -130,9 +125,6 @@ class AdapterConfig(BaseModel):
         if self.knowledge == "both" and not self.uses_gated:
             raise ValueError(f"`knowledge: both` needs a gated method (gated, gated+lora, ...) to read the stream, "
                              f"got `method` {self.method!r}; use `knowledge: text`")
-        if self.fact_scope == "question" and not self.reads_text:
-            raise ValueError(f"`fact_scope: question` shares the facts as input text, which needs `knowledge` text "
-                             f"or both, got {self.knowledge!r}")
         if self.quantization and not self.uses_lora:
             raise ValueError(f"`quantization: nf4` (QLoRA) needs `method` lora or gated+lora, got {self.method!r}")
         if self.loraplus_lr_ratio is not None and self.peft_method != "lora":

@@ -54,10 +54,9 @@ class QuestionEncoder:
     """Tokenize (question, choice) pairs and their facts for one backbone family."""
 
     def __init__(self, tokenizer, family: str, max_length: int, max_fact_tokens: int, facts_per_choice: int,
-                 documents: bool = False, *, stream: bool = True, text: bool = False, shared: bool = False):
+                 documents: bool = False, *, stream: bool = True, text: bool = False):
         self.tokenizer = tokenizer
         self.stream, self.text = stream, text  # where the facts go: the knowledge stream, the input text
-        self.shared = shared  # every choice's input reads the facts of all choices (adapter.fact_scope: question)
         # long_context: every retrieved fact of the question becomes a "Document i:" line of the decoder prompt
         self.documents = documents
         self.family = family  # "encoder" (text pairs with [CLS]/[SEP]) or "decoder" (one prompt)
@@ -93,9 +92,6 @@ class QuestionEncoder:
     def _text_facts(self, per_choice: Sequence[Sequence[Fact]], i: int) -> tuple[str, ...]:
         if not self.text or i >= len(per_choice):
             return ()
-        if self.shared:  # each choice's first facts, in choice order, once each
-            return tuple(dict.fromkeys(f.text for facts in per_choice for f in facts[: self.facts_per_choice]
-                                       if f.text))
         return tuple(f.text for f in per_choice[i][: self.facts_per_choice] if f.text)
 
     def _pair(self, stem: str, choice: str, facts: Sequence[str] = ()) -> tuple[tuple[int, ...], int]:

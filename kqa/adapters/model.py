@@ -240,7 +240,7 @@ class KnowledgeModel(nn.Module):
         c = self.config
         return QuestionEncoder(tokenizer, self.family, max_length, c.max_fact_tokens,
                                c.facts_per_choice if c.reads_facts else 0, documents, stream=c.reads_stream,
-                               text=c.reads_text, shared=c.fact_scope == "question")
+                               text=c.reads_text)
 
 
 def _copy(module: nn.Module) -> nn.Module:

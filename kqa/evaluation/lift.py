@@ -143,10 +143,7 @@ class KnowledgeLift:
     def _stamp(self, questions, knowledge: bool) -> dict:
         """What a stored run must match to be reused: the settings, the questions, and for a reader of facts the
         graph and the retrieval settings."""
-        adapter = self.adapter.model_dump(mode="json")
-        if not knowledge:  # which facts an input reads cannot change a reader that reads none
-            adapter.pop("fact_scope")
-        return {"adapter": adapter, "train": self.train.model_dump(mode="json"),
+        return {"adapter": self.adapter.model_dump(mode="json"), "train": self.train.model_dump(mode="json"),
                 "questions": [q.id for q in questions], "knowledge": self.knowledge if knowledge else None}
 
 

@@ -57,32 +57,7 @@ def test_decoder_reads_the_facts_before_the_question(minilm_tokenizer):
     assert len(ids) == 12 and minilm_tokenizer.decode(ids, skip_special_tokens=True).endswith("answer : ocean")
 
 
-def test_question_scope_gives_every_choice_all_facts_in_choice_order(minilm_tokenizer):
-    both = Evidence("j1", JELLY_FACTS.per_choice[:1] + ((Fact("desert", "HasA", "sand", "a desert has sand"),
-                                                          Fact("ocean", "HasA", "water", "an ocean has water")),))
-    encoder = QuestionEncoder(minilm_tokenizer, "encoder", 64, 32, 4, stream=False, text=True, shared=True)
-    texts = [minilm_tokenizer.decode(ids) for ids in encoder.encode(JELLY, both).pairs]
-    facts = "a jellyfish is located at an ocean ; an ocean has water ; a desert has sand [SEP]"  # each fact once
-    assert texts == [f"[CLS] where would you find a jellyfish? [SEP] {choice} [SEP] {facts}"
-                     for choice in ("ocean", "desert")]
-    decoder = QuestionEncoder(minilm_tokenizer, "decoder", 64, 32, 4, stream=False, text=True, shared=True)
-    prompts = [minilm_tokenizer.decode(ids[:-n], skip_special_tokens=True)
-               for ids, n in zip(*[getattr(decoder.encode(JELLY, both), k) for k in ("pairs", "choice_tokens")])]
-    assert prompts[0] == prompts[1] and prompts[0].startswith("facts : a jellyfish is located at an ocean ;")
-    first = QuestionEncoder(minilm_tokenizer, "encoder", 64, 32, 1, stream=False, text=True, shared=True)
-    assert minilm_tokenizer.decode(first.encode(JELLY, both).pairs[1]).endswith(
-        "[SEP] a jellyfish is located at an ocean ; a desert has sand [SEP]")  # facts_per_choice applies per choice
-
-
-def test_question_scope_is_passed_from_the_config(tiny_bert_dir):
-    for scope, shared in (("question", True), ("choice", False)):
-        model, tokenizer = build_model(tiny_config(tiny_bert_dir, method="lora", knowledge="text", fact_scope=scope))
-        assert model.make_encoder(tokenizer, 64).shared is shared
-
-
 @pytest.mark.parametrize(("values", "message"), [
-    ({"method": "gated", "knowledge": "stream", "fact_scope": "question"},
-     r"`fact_scope: question` shares the facts as input text, which needs `knowledge` text or both, got 'stream'"),
     ({"method": "gated", "knowledge": "text"}, r"`knowledge: text` puts the facts in the input.*use `knowledge: both`"),
     ({"method": "lora", "knowledge": "both"}, r"`knowledge: both` needs a gated method .* got `method` 'lora'"),
     ({"knowledge": "prompt"}, r"Input should be 'stream', 'text' or 'both'"),
@@ -159,9 +134,6 @@ def test_knowledge_lift_trains_three_readers_and_pairs_them(tiny_bert_dir, tmp_p
     again = KnowledgeLift(adapter, train, AnswerRetriever(), progress=False).run(questions, tmp_path / "lift")
     assert again.readers == result.readers  # stored runs are reused, not retrained
     assert (tmp_path / "lift" / "facts" / "test.json").stat().st_mtime_ns == stamp
-    shared = adapter.model_copy(update={"fact_scope": "question"})
-    kept = KnowledgeLift(shared, train, AnswerRetriever(), progress=False, readers=["without"])
-    assert kept.run(questions, tmp_path / "lift").readers[0] == result.reader("without")  # reads no facts: kept
 
 
 def test_lift_refuses_an_unknown_reader(tiny_bert_dir):
