@@ -20,6 +20,7 @@ from kqa.atomic import atomic_write
 from kqa.checkpoint import Checkpoints, TrainState
 
 logger = logging.getLogger(__name__)
+GROUP_BATCHES = 10  # train.group_by_length: sorting within 10 batches removes most padding, keeps most of the shuffle
 
 
 class TrainLoop:
@@ -39,7 +40,7 @@ class TrainLoop:
                    disable=not progress or not self.accelerator.is_main_process)
         while state.epoch < cfg.epochs and not self._stopped(state):
             began = time.perf_counter()
-            for indices in self._batches(state.epoch)[state.step_in_epoch :]:
+            for indices in self._batches(state.epoch, train)[state.step_in_epoch :]:
                 loss = self._step(train, indices)
                 self.examples += len(indices)
                 state.step_in_epoch, state.global_step = state.step_in_epoch + 1, state.global_step + 1
@@ -61,10 +62,12 @@ class TrainLoop:
         limit = self.config.max_steps is not None and state.global_step >= self.config.max_steps
         return limit or state.bad_epochs >= self.config.patience
 
-    def _batches(self, epoch: int) -> list[list[int]]:
+    def _batches(self, epoch: int, train: list[EncodedQuestion]) -> list[list[int]]:
         generator = torch.Generator().manual_seed(self.config.seed + epoch)
         order = torch.randperm(self.n_train, generator=generator).tolist()
         size = self.config.batch_size
+        if self.config.group_by_length:
+            order = grouped_by_length(order, [max(map(len, item.pairs)) for item in train], size)
         return [order[i : i + size] for i in range(0, len(order), size)]
 
     def _step(self, train: list[EncodedQuestion], indices: list[int]) -> float:
@@ -119,6 +122,15 @@ class TrainLoop:
         if self.accelerator.is_main_process:
             self.checkpoints.save(self.model, self.optimizer, self.scheduler, state)
         self.accelerator.wait_for_everyone()
+
+
+def grouped_by_length(order: list[int], lengths: list[int], batch_size: int) -> list[int]:
+    """`order` cut into groups of GROUP_BATCHES batches, each sorted longest first (ties keep the order): cut into
+    batches again, each batch holds questions of similar length and pads little; which questions share a group is
+    still the epoch's shuffle. Every batch's questions are padded to its longest sequence."""
+    group = GROUP_BATCHES * batch_size
+    return [i for start in range(0, len(order), group)
+            for i in sorted(order[start : start + group], key=lambda i: -lengths[i])]
 
 
 def linear_schedule(optimizer, warmup: int, total: int):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from kqa.adapters.model import build_model
 from kqa.config import load_config
 from kqa.errors import ConfigError, ModelUnavailableError, StoreError
 from kqa.train import Trainer, split_questions
+from kqa.trainloop import GROUP_BATCHES, grouped_by_length
 from tests.test_adapter_model import FakeRetriever, make_question, save_tiny_bert, tiny_config
 
 WORDS = ["fish", "paper", "stone", "river", "bread", "cloud", "chair", "lamp", "snow", "apple", "horse", "glass"]
@@ -46,16 +48,35 @@ def test_split_is_seeded_disjoint_and_saved(tiny_bert_dir, tmp_path):
     assert saved["test"] == [QUESTIONS[i].id for i in split.test]
 
 
-def test_resume_after_a_crash_continues_the_same_loss_curve(tiny_bert_dir, tmp_path):
+@pytest.mark.parametrize("grouped", [False, True])
+def test_resume_after_a_crash_continues_the_same_loss_curve(tiny_bert_dir, tmp_path, grouped):
     adapter = tiny_config(tiny_bert_dir, method="gated+lora", dropout=0.1)  # dropout: RNG state must be restored
-    straight = run(adapter, train_config(), tmp_path / "straight")
+    straight = run(adapter, train_config(group_by_length=grouped), tmp_path / "straight")
     assert straight.steps == 6 and len(straight.dev_accuracy) == 2
-    crashed = run(adapter, train_config(max_steps=5), tmp_path / "resumed")  # last checkpoint: step 4
+    crashed = run(adapter, train_config(max_steps=5, group_by_length=grouped), tmp_path / "resumed")  # checkpoint: 4
     assert crashed.steps == 5
-    resumed = run(adapter, train_config(), tmp_path / "resumed", resume=True)
+    resumed = run(adapter, train_config(group_by_length=grouped), tmp_path / "resumed", resume=True)
     assert resumed.resumed_from_step == 4
     assert resumed.losses == pytest.approx(straight.losses, abs=1e-6)
     assert resumed.dev_accuracy == straight.dev_accuracy
+
+
+def test_grouped_by_length_sorts_each_group_of_batches_and_pads_less():
+    rng = random.Random(0)
+    lengths = [rng.randrange(10, 120) for _ in range(230)]
+    order = rng.sample(range(230), 230)
+    grouped = grouped_by_length(order, lengths, batch_size=4)
+    group = GROUP_BATCHES * 4
+    assert sorted(grouped) == list(range(230))  # every question once
+    for start in range(0, 230, group):  # the same questions in each group, longest first, ties in shuffled order
+        block = grouped[start : start + group]
+        assert set(block) == set(order[start : start + group])
+        assert block == sorted(order[start : start + group], key=lambda i: -lengths[i])
+
+    def padded(o):
+        return sum(len(o[i : i + 4]) * max(lengths[j] for j in o[i : i + 4]) for i in range(0, len(o), 4))
+
+    assert padded(grouped) < 0.85 * padded(order)
 
 
 def test_resume_without_a_checkpoint_says_so(tiny_bert_dir, tmp_path):
