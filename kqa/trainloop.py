@@ -64,7 +64,7 @@ class TrainLoop:
 
     def _batches(self, epoch: int, train: list[EncodedQuestion]) -> list[list[int]]:
         generator = torch.Generator().manual_seed(self.config.seed + epoch)
-        order = torch.randperm(self.n_train, generator=generator).tolist()
+        order = torch.randperm(len(train), generator=generator).tolist()
         size = self.config.batch_size
         if self.config.group_by_length:
             order = grouped_by_length(order, [max(map(len, item.pairs)) for item in train], size)
@@ -125,12 +125,12 @@ class TrainLoop:
 
 
 def grouped_by_length(order: list[int], lengths: list[int], batch_size: int) -> list[int]:
-    """`order` cut into groups of GROUP_BATCHES batches, each sorted longest first (ties keep the order): cut into
-    batches again, each batch holds questions of similar length and pads little; which questions share a group is
-    still the epoch's shuffle. Every batch's questions are padded to its longest sequence."""
+    """Each run of GROUP_BATCHES batches of `order`, sorted longest first (ties keep their order): batches then pad
+    little, and which questions share a run is still the epoch's shuffle. Every batch's questions are padded to its
+    longest sequence."""
     group = GROUP_BATCHES * batch_size
-    return [i for start in range(0, len(order), group)
-            for i in sorted(order[start : start + group], key=lambda i: -lengths[i])]
+    return [index for start in range(0, len(order), group)
+            for index in sorted(order[start : start + group], key=lengths.__getitem__, reverse=True)]
 
 
 def linear_schedule(optimizer, warmup: int, total: int):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ from kqa.adapters.model import build_model
 from kqa.config import load_config
 from kqa.errors import ConfigError, ModelUnavailableError, StoreError
 from kqa.train import Trainer, split_questions
-from kqa.trainloop import GROUP_BATCHES, grouped_by_length
+from kqa.trainloop import GROUP_BATCHES, TrainLoop, grouped_by_length
 from tests.test_adapter_model import FakeRetriever, make_question, save_tiny_bert, tiny_config
 
 WORDS = ["fish", "paper", "stone", "river", "bread", "cloud", "chair", "lamp", "snow", "apple", "horse", "glass"]
@@ -48,14 +49,13 @@ def test_split_is_seeded_disjoint_and_saved(tiny_bert_dir, tmp_path):
     assert saved["test"] == [QUESTIONS[i].id for i in split.test]
 
 
-@pytest.mark.parametrize("grouped", [False, True])
-def test_resume_after_a_crash_continues_the_same_loss_curve(tiny_bert_dir, tmp_path, grouped):
+def test_resume_after_a_crash_continues_the_same_loss_curve(tiny_bert_dir, tmp_path):
     adapter = tiny_config(tiny_bert_dir, method="gated+lora", dropout=0.1)  # dropout: RNG state must be restored
-    straight = run(adapter, train_config(group_by_length=grouped), tmp_path / "straight")
+    straight = run(adapter, train_config(), tmp_path / "straight")
     assert straight.steps == 6 and len(straight.dev_accuracy) == 2
-    crashed = run(adapter, train_config(max_steps=5, group_by_length=grouped), tmp_path / "resumed")  # checkpoint: 4
+    crashed = run(adapter, train_config(max_steps=5), tmp_path / "resumed")  # last checkpoint: step 4
     assert crashed.steps == 5
-    resumed = run(adapter, train_config(group_by_length=grouped), tmp_path / "resumed", resume=True)
+    resumed = run(adapter, train_config(), tmp_path / "resumed", resume=True)
     assert resumed.resumed_from_step == 4
     assert resumed.losses == pytest.approx(straight.losses, abs=1e-6)
     assert resumed.dev_accuracy == straight.dev_accuracy
@@ -71,12 +71,35 @@ def test_grouped_by_length_sorts_each_group_of_batches_and_pads_less():
     for start in range(0, 230, group):  # the same questions in each group, longest first, ties in shuffled order
         block = grouped[start : start + group]
         assert set(block) == set(order[start : start + group])
-        assert block == sorted(order[start : start + group], key=lambda i: -lengths[i])
+        assert all(lengths[a] >= lengths[b] for a, b in zip(block, block[1:]))
+        position = {index: k for k, index in enumerate(order)}
+        assert all(position[a] < position[b] for a, b in zip(block, block[1:]) if lengths[a] == lengths[b])
 
     def padded(o):
         return sum(len(o[i : i + 4]) * max(lengths[j] for j in o[i : i + 4]) for i in range(0, len(o), 4))
 
     assert padded(grouped) < 0.85 * padded(order)
+
+
+def test_group_by_length_gives_each_epoch_its_own_sorted_batches():
+    items = [SimpleNamespace(pairs=((0,) * (5 + (7 * i) % 60), (0,) * 3)) for i in range(100)]
+    longest = [max(map(len, item.pairs)) for item in items]
+
+    def batches(grouped: bool, epoch: int) -> list[list[int]]:
+        loop = TrainLoop(None, None, None, None, None, train_config(batch_size=4, group_by_length=grouped), 0, None,
+                         len(items), None)
+        return loop._batches(epoch, items)
+
+    first = batches(True, 0)
+    assert sorted(i for b in first for i in b) == list(range(100)) and first == batches(True, 0)  # seeded
+    assert first != batches(True, 1) and first != batches(False, 0)
+    for start in range(0, len(first), GROUP_BATCHES):  # within a group, each batch no longer than the one before
+        heads = [max(longest[i] for i in b) for b in first[start : start + GROUP_BATCHES]]
+        assert heads == sorted(heads, reverse=True)
+    plain = batches(False, 0)
+    assert {frozenset(b) for b in plain} != {frozenset(b) for b in first}
+    assert sum(len(b) * max(longest[i] for i in b) for b in first) < sum(len(b) * max(longest[i] for i in b)
+                                                                          for b in plain)
 
 
 def test_resume_without_a_checkpoint_says_so(tiny_bert_dir, tmp_path):
