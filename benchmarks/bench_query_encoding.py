@@ -1,6 +1,6 @@
 """Query encoding, the critical path of dense retrieval (issue #19): ways to encode a question's 5 queries, alone and
-beside linking + graph paths (which run in the calling thread while the encoding runs in another, as FactRetriever
-does), per question, side by side in turn.
+beside the rest of retrieval (FactRetriever.run without dense search: linking, graph paths, fusion, in the calling
+thread while the encoding runs in another, as FactRetriever does), per question, side by side in turn.
 
     python -m benchmarks.bench_query_encoding graphs/cn4-csqa --n 400
 
@@ -38,14 +38,6 @@ def session(threads: int):
                                         providers=["CPUExecutionProvider"])
 
 
-def graph_part(retriever, question) -> None:
-    """Linking + graph paths, as FactRetriever.run does them while the encoding runs beside."""
-    linking = retriever.linker.run(question, given=True)
-    resolve = retriever.store.resolve
-    names = [resolve(c.name) for c in (*linking.given, *linking.question)]
-    retriever.paths.run_choices(list(dict.fromkeys(names)), [[resolve(c.name) for c in cs] for cs in linking.choices])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("graph", type=Path, nargs="?", default=Path("graphs/cn4-csqa"))
@@ -65,16 +57,17 @@ def main() -> None:
     for name, threads in (("two_threads", 0), ("one_thread", 1)):
         encoders[name] = OnnxSentenceEncoder(EMBEDDER)
         encoders[name].session = session(threads)
-    texts = {"two_threads": lambda q: [f"{q.stem} {c.text}" for c in q.choices],
-             "one_thread": lambda q: [f"{q.stem} {c.text}" for c in q.choices],
-             "question_once": lambda q: [q.stem, *(c.text for c in q.choices)]}
+    def pairs(q):  # FactRetriever's queries
+        return [f"{q.stem} {c.text}" for c in q.choices]
+
+    texts = {"two_threads": pairs, "one_thread": pairs, "question_once": lambda q: [q.stem, *(c.text for c in q.choices)]}
     encoder_of = {"two_threads": "two_threads", "one_thread": "one_thread", "question_once": "two_threads"}
     pool = ThreadPoolExecutor(max_workers=1)
     seconds: dict[str, list[float]] = {"graph": []} | {f"{o}_{m}": [] for o in texts for m in ("alone", "beside")}
     for k, question in enumerate(questions):
         timed = k >= 20  # the first 20 warm up spaCy, onnxruntime and the graph's hubs
         began = time.perf_counter()
-        graph_part(retriever, question)
+        retriever.run(question)
         if timed:
             seconds["graph"].append(time.perf_counter() - began)
         for option, make in texts.items():
@@ -84,7 +77,7 @@ def main() -> None:
             alone = time.perf_counter() - began
             began = time.perf_counter()
             pending = pool.submit(encode, make(question))
-            graph_part(retriever, question)
+            retriever.run(question)
             pending.result()
             if timed:
                 seconds[f"{option}_alone"].append(alone)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from itertools import pairwise
 from types import SimpleNamespace
 
 import pytest
@@ -68,12 +69,12 @@ def test_grouped_by_length_sorts_each_group_of_batches_and_pads_less():
     grouped = grouped_by_length(order, lengths, batch_size=4)
     group = GROUP_BATCHES * 4
     assert sorted(grouped) == list(range(230))  # every question once
+    position = {index: k for k, index in enumerate(order)}
     for start in range(0, 230, group):  # the same questions in each group, longest first, ties in shuffled order
         block = grouped[start : start + group]
         assert set(block) == set(order[start : start + group])
-        assert all(lengths[a] >= lengths[b] for a, b in zip(block, block[1:]))
-        position = {index: k for k, index in enumerate(order)}
-        assert all(position[a] < position[b] for a, b in zip(block, block[1:]) if lengths[a] == lengths[b])
+        assert all(lengths[a] >= lengths[b] for a, b in pairwise(block))
+        assert all(position[a] < position[b] for a, b in pairwise(block) if lengths[a] == lengths[b])
 
     def padded(o):
         return sum(len(o[i : i + 4]) * max(lengths[j] for j in o[i : i + 4]) for i in range(0, len(o), 4))
