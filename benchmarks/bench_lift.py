@@ -37,8 +37,6 @@ def main() -> None:
     parser.add_argument("--readers", default=",".join(READERS))
     parser.add_argument("--without-dir", type=Path, default=None,
                         help="Where the reader without facts lives (share one between retrieval settings).")
-    parser.add_argument("--init-from", type=Path, default=None,
-                        help="A saved adapter every reader continues from (e.g. a reader trained without facts).")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -50,7 +48,7 @@ def main() -> None:
     began = time.perf_counter()
     lift = KnowledgeLift(config.adapter, config.train, retriever, graph_checksum=graph_checksum(graph),
                          retrieval_key=config.retrieval.model_dump(mode="json"), readers=args.readers.split(","))
-    result = lift.run(questions, Path("runs/lift") / tag, without_dir=args.without_dir, init_from=args.init_from)
+    result = lift.run(questions, Path("runs/lift") / tag, without_dir=args.without_dir)
     print(result.table())
     latencies = sorted(retriever.seconds)
     write_result(f"lift_{tag}", {

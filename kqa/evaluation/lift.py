@@ -13,7 +13,6 @@ McNemar p on the same test questions.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -25,7 +24,6 @@ from kqa.adapters.config import AdapterConfig, TrainConfig
 from kqa.adapters.reader import AdapterReader
 from kqa.atomic import atomic_text
 from kqa.data import load_mixture
-from kqa.errors import InputError
 from kqa.evaluation.metrics import bootstrap_ci, paired_stats
 from kqa.evaluation.results import PairedStats
 from kqa.retrieval.control import MatchedControlRetriever
@@ -99,11 +97,10 @@ class KnowledgeLift:
         self.progress, self.readers = progress, tuple(readers)
         self.knowledge = {"graph": graph_checksum, "retrieval": retrieval_key}
 
-    def run(self, questions: Sequence[Question], out_dir: str | Path, *, without_dir: str | Path | None = None,
-            init_from: str | Path | None = None) -> LiftResult:
+    def run(self, questions: Sequence[Question], out_dir: str | Path, *,
+            without_dir: str | Path | None = None) -> LiftResult:
         """Train (or reuse) each reader under out_dir/<name>, test it, and pair the results. `without_dir`: where the
-        `without` reader lives instead (several retrieval settings can share one). `init_from`: a saved adapter that
-        every reader continues from (as `kqa train --from` does), e.g. a reader first trained without facts."""
+        `without` reader lives instead (several retrieval settings can share one)."""
         out = Path(out_dir)
         split = split_questions(len(questions), self.train)
         test = [questions[i] for i in split.test]
@@ -111,9 +108,7 @@ class KnowledgeLift:
         control = MatchedControlRetriever(self.retriever, [*questions, *extra], seed=self.train.seed)
         sources = {"without": None, "facts": self.retriever, "control": control}
         folders = {name: out / name for name in READERS} | ({"without": Path(without_dir)} if without_dir else {})
-        start = Path(init_from) if init_from is not None else None
-        runs = [self._reader(name, questions, extra, test, sources[name], folders[name], start)
-                for name in self.readers]
+        runs = [self._reader(name, questions, extra, test, sources[name], folders[name]) for name in self.readers]
         by_name = {r.name: r for r in runs}
         pairs = tuple(paired_stats(a, by_name[a].correct, b, by_name[b].correct)
                       for a, b in PAIRS if a in by_name and b in by_name)
@@ -124,16 +119,15 @@ class KnowledgeLift:
         atomic_text(out / "lift.json", json.dumps(result.to_dict(), indent=2) + "\n")
         return result
 
-    def _reader(self, name: str, questions, extra, test: list[Question], source, folder: Path,
-                init_from: Path | None) -> ReaderRun:
+    def _reader(self, name: str, questions, extra, test: list[Question], source, folder: Path) -> ReaderRun:
         began = time.perf_counter()
-        stamp = self._stamp(questions, knowledge=source is not None, init_from=init_from)
+        stamp = self._stamp(questions, knowledge=source is not None)
         stored = _read_run(folder, stamp)
         if stored is not None:
             logger.info("reader %r in %s was trained with these settings: kept", name, folder)
             return stored
         trained = Trainer(self.adapter, self.train, source, graph_checksum=self.knowledge["graph"],
-                          progress=self.progress).run(questions, folder, extra=extra, init_from=init_from)
+                          progress=self.progress).run(questions, folder, extra=extra)
         seconds = time.perf_counter() - began
         evidence = [source.run(q) for q in test] if source is not None else [Evidence.empty(q) for q in test]
         reader = AdapterReader(trained.adapter_dir, max_length=self.train.max_length)
@@ -146,24 +140,11 @@ class KnowledgeLift:
         logger.info("reader %r: test accuracy %.4f [%.4f, %.4f]", name, accuracy, low, high)
         return run
 
-    def _stamp(self, questions, knowledge: bool, init_from: Path | None) -> dict:
-        """What a stored run must match to be reused: the settings, the questions, the adapter it started from (its
-        weights' checksum), and for a reader of facts the graph and the retrieval settings."""
-        stamp = {"adapter": self.adapter.model_dump(mode="json"), "train": self.train.model_dump(mode="json"),
-                 "questions": [q.id for q in questions], "knowledge": self.knowledge if knowledge else None}
-        return stamp | ({"init_from": _weights_checksum(init_from)} if init_from is not None else {})
-
-
-def _weights_checksum(adapter_dir: Path) -> str:
-    """SHA-256 of a saved adapter's weight files: a reader continued from other weights is not reused."""
-    files = sorted(adapter_dir.glob("*.safetensors"))
-    if not files:
-        raise InputError(f"`init_from` {str(adapter_dir)!r} must be a saved adapter folder (kqa train's "
-                         f"<out>/adapter): it holds no *.safetensors weights.")
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    def _stamp(self, questions, knowledge: bool) -> dict:
+        """What a stored run must match to be reused: the settings, the questions, and for a reader of facts the
+        graph and the retrieval settings."""
+        return {"adapter": self.adapter.model_dump(mode="json"), "train": self.train.model_dump(mode="json"),
+                "questions": [q.id for q in questions], "knowledge": self.knowledge if knowledge else None}
 
 
 def _argmax(scores: Sequence[float]) -> int:
