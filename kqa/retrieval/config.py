@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from kqa.retrieval.index import IndexConfig
@@ -17,11 +15,6 @@ class RetrievalConfig(BaseModel):
     top_k: int = Field(5, gt=0, description="Facts kept per answer choice.")
     graph_k: int = Field(20, gt=0, description="Graph candidates per choice before fusion.")
     dense_k: int = Field(10, ge=0, description="Dense-search candidates per choice before fusion; 0 turns dense off.")
-    dense_query: Literal["joint", "split"] = Field(
-        "joint", description="How each choice's dense-search query is encoded: 'joint' encodes \"question choice\" "
-        "once per choice; 'split' encodes the question once and the choices apart (about half the tokens: one "
-        "~17-token question instead of five ~20-token pairs) and combines each choice's vector with the question's, "
-        "weighted by their token counts as mean pooling weighs them (kqa.retrieval.index.Embedder.encode_split).")
     mix: float = Field(0.5, ge=0, le=1, description="Weight of the graph score; 1 - mix weighs the cosine similarity.")
     definitions: bool = Field(False, description="Give each choice its concept's definition (kqa graph import "
                               "definitions) as one more fact.")

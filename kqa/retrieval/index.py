@@ -143,19 +143,6 @@ class Embedder:
                                convert_to_numpy=True, show_progress_bar=progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)  # (N, dim)
 
-    def encode_split(self, shared: str, parts: Sequence[str]) -> np.ndarray:
-        """(P, dim) vectors that stand in for encode([f"{shared} {part}" ...]) at about half the tokens: `shared` is
-        encoded once and the parts apart, and each part's vector is mixed with the shared one in proportion to their
-        token counts, as mean pooling over the joint text would weigh them (the [CLS]/[SEP] pair counted once).
-        Only the attention between the two is lost."""
-        model = self.warm_up()
-        shared_vector = self.encode([shared])  # (1, dim)
-        part_vectors = self.encode(parts)  # (P, dim)
-        counts = [len(ids) + 1 for ids in model.tokenizer([shared, *parts], add_special_tokens=False)["input_ids"]]
-        weights = np.asarray(counts, dtype=np.float32)[:, None]  # (1 + P, 1)
-        mixed = weights[0] * shared_vector + weights[1:] * part_vectors  # (P, dim)
-        return mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
-
 
 class FactIndex:
     """FAISS index over edge ids; `search` returns (triple id, cosine) pairs."""

@@ -104,10 +104,7 @@ class FactRetriever:
         return done
 
     def _queries(self, question: Question) -> np.ndarray:
-        choices = [c.text for c in question.choices]
-        if self.config.dense_query == "split":
-            return self.embedder.encode_split(question.stem, choices)  # (C, dim)
-        return self.embedder.encode([f"{question.stem} {text}" for text in choices])  # (C, dim)
+        return self.embedder.encode([f"{question.stem} {c.text}" for c in question.choices])  # (C, dim)
 
     def _dense(self, queries: np.ndarray | None, choices: int) -> list[dict[str, float]]:
         if queries is None or self.index is None:

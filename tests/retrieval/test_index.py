@@ -195,17 +195,3 @@ def test_an_item_removed_from_hnsw_and_added_back_is_revived_not_duplicated(grap
     assert index.manifest.count == index.index.ntotal == len(ids) and not index.tombstones
     hits = index.search(FakeEmbedder().encode([texts[0]]), 3)[0]
     assert hits[0][0] == ids[0] and [i for i, _ in hits].count(ids[0]) == 1
-
-
-def test_encode_split_mixes_the_shared_and_part_vectors_by_token_count(embedder):
-    shared, parts = "Where would you keep a live fish?", ["aquarium", "hot oven at home"]
-    got = embedder.encode_split(shared, parts)  # (2, dim)
-    tokens = embedder.warm_up().tokenizer([shared, *parts], add_special_tokens=False)["input_ids"]
-    vectors = embedder.encode([shared, *parts])
-    for row, part in enumerate(parts):
-        mixed = (len(tokens[0]) + 1) * vectors[0] + (len(tokens[row + 1]) + 1) * vectors[row + 1]
-        np.testing.assert_allclose(got[row], mixed / np.linalg.norm(mixed), atol=1e-5)
-    joint = embedder.encode([f"{shared} {part}" for part in parts])
-    cosine = (got * joint).sum(1)
-    assert got.shape == joint.shape and np.all(cosine > 0.8)  # near what it stands in for
-    assert cosine[0] > float(vectors[0] @ joint[0])  # nearer than the question's vector alone

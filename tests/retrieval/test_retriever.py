@@ -138,26 +138,3 @@ def test_one_batched_encode_call_per_question(graph_dir, nlp, beside):
     assert evidence.per_choice[0][0].text == "a live fish is located at an aquarium"
     # beside linking and paths, in the retriever's encoder thread; or in the caller's
     assert embedder.threads[0].startswith("kqa-query-encoding") == beside
-
-
-class SplitRecordingEmbedder(RecordingEmbedder):
-    def encode_split(self, shared, parts):
-        self.calls.append(("split", shared, list(parts)))
-        return self.encode(parts)
-
-
-def test_split_queries_encode_the_question_once(graph_dir, nlp):
-    from kqa.graph.store import GraphStore
-    from kqa.retrieval.linking import ConceptLinker
-
-    embedder = SplitRecordingEmbedder()
-    with GraphStore.open(graph_dir) as store:
-        retriever = FactRetriever(store, ConceptLinker(store.vocabulary(), nlp), NoHits(), embedder,
-                                  RetrievalConfig(dense_query="split"))
-        retriever.run(QUESTION)
-    assert embedder.calls[0] == ("split", QUESTION.stem, [c.text for c in QUESTION.choices])
-
-
-def test_an_unknown_dense_query_is_refused():
-    with pytest.raises(ValueError, match="dense_query"):
-        RetrievalConfig(dense_query="question")
