@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -34,7 +33,7 @@ from kqa.checkpoint import Checkpoints, TrainState
 from kqa.errors import ConfigError, InputError
 from kqa.retrieval.control import MatchedControlRetriever
 from kqa.trainloop import TrainLoop, linear_schedule
-from kqa.types import Evidence, Question
+from kqa.types import Question
 
 logger = logging.getLogger(__name__)
 KEEP_CHECKPOINTS = 2  # the newest checkpoints kept under out/checkpoints
@@ -131,11 +130,7 @@ class Trainer:
                   dev: Sequence[Question]) -> tuple[list[EncodedQuestion], list[EncodedQuestion]]:
         """Each question with its facts, tokenized once for all epochs."""
         encoder = model.make_encoder(tokenizer, self.config.max_length, documents=self.long_context.enabled)
-        evidence = [self._evidence(q) for q in train]
-        if self.config.balance_fact_presence and self.retriever is not None:
-            evidence = balance_fact_presence(train, evidence, self.config.seed)
-        return ([encoder.encode(q, e) for q, e in zip(train, evidence)],
-                [encoder.encode(q, self._evidence(q)) for q in dev])
+        return [self._encode(encoder, q) for q in train], [self._encode(encoder, q) for q in dev]
 
     def _coreset(self, questions: Sequence[Question], split: Split) -> tuple[int, ...]:
         """The train split, or its K-means core-set (`train.coreset`): indices into `questions`."""
@@ -163,11 +158,12 @@ class Trainer:
         unfrozen = prepare_long_context(model.backbone, long)
         logger.info("long context: S2-Attn %s, %d backbone tensors unfrozen", long.enabled, len(unfrozen))
 
-    def _evidence(self, question: Question) -> Evidence | None:
+    def _encode(self, encoder, question: Question) -> EncodedQuestion:
         if question.answer not in question.labels:
             raise InputError(f"question {question.id!r}: training needs a gold `answer` among {question.labels}, "
                              f"got {question.answer!r}.")
-        return self.retriever.run(question) if self.retriever is not None else None
+        evidence = self.retriever.run(question) if self.retriever is not None else None
+        return encoder.encode(question, evidence)
 
     def _cache(self, model: KnowledgeModel, examples, pad: int, out: Path) -> tuple[ActivationCache | None, float]:
         if not self.config.activation_cache:
@@ -200,29 +196,6 @@ def _init_from(model: KnowledgeModel, folder: str | Path) -> None:
     check_compatible(model.config, saved)
     load_trainable_state(model, saved.weights)
     logger.info("continuing from the adapter in %s", folder)
-
-
-def balance_fact_presence(questions: Sequence[Question], evidence: Sequence[Evidence], seed: int) -> list[Evidence]:
-    """`train.balance_fact_presence`: withhold the gold choice's facts in a seeded share of the training questions —
-    the share that leaves gold choices with facts as often as wrong ones — so that having facts no longer marks the
-    answer and the reader has to read them. ConceptNet 4 on CSQA gives facts to 78% of gold and 64% of wrong choices;
-    a reader that learns the difference loses the questions whose answer the graph says nothing about."""
-    golds = [q.labels.index(q.answer) for q in questions]
-    gold_rate = sum(bool(e.per_choice[g]) for e, g in zip(evidence, golds)) / max(len(questions), 1)
-    wrong = [bool(f) for e, g in zip(evidence, golds) for i, f in enumerate(e.per_choice) if i != g]
-    wrong_rate = sum(wrong) / max(len(wrong), 1)
-    if gold_rate <= wrong_rate:
-        return list(evidence)
-    share = 1 - wrong_rate / gold_rate  # of the gold choices with facts
-    balanced = []
-    for question, found, gold in zip(questions, evidence, golds):
-        if found.per_choice[gold] and random.Random(f"{seed}:{question.id}").random() < share:
-            found = replace(found, per_choice=tuple(() if i == gold else f for i, f in enumerate(found.per_choice)))
-        balanced.append(found)
-    logger.info("balance_fact_presence: facts for %.0f%% of gold and %.0f%% of wrong choices; the gold choice's "
-                "facts withheld in %.0f%% of the questions where it has some", 100 * gold_rate, 100 * wrong_rate,
-                100 * share)
-    return balanced
 
 
 def _write_split(out: Path, split: Split, questions: Sequence[Question], main: bool,

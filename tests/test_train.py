@@ -15,8 +15,7 @@ from kqa.adapters.config import AdapterConfig, LoraSettings, TrainConfig
 from kqa.adapters.model import build_model
 from kqa.config import load_config
 from kqa.errors import ConfigError, ModelUnavailableError, StoreError
-from kqa.types import Evidence, Fact
-from kqa.train import Trainer, balance_fact_presence, split_questions
+from kqa.train import Trainer, split_questions
 from kqa.trainloop import GROUP_BATCHES, TrainLoop, grouped_by_length
 from tests.test_adapter_model import FakeRetriever, make_question, save_tiny_bert, tiny_config
 
@@ -102,43 +101,6 @@ def test_group_by_length_gives_each_epoch_its_own_sorted_batches():
     assert {frozenset(b) for b in plain} != {frozenset(b) for b in first}
     assert sum(len(b) * max(longest[i] for i in b) for b in first) < sum(len(b) * max(longest[i] for i in b)
                                                                           for b in plain)
-
-
-def test_balance_fact_presence_gives_gold_choices_facts_as_often_as_wrong_ones():
-    fact = Fact("a", "IsA", "b", "a is b")
-    questions = [make_question(f"question {i}", ["x", "y", "z"], f"b{i}", "A") for i in range(400)]
-    # every gold choice has facts; half the wrong choices do
-    evidence = [Evidence(q.id, ((fact,), (fact,), ())) for q in questions]
-    balanced = balance_fact_presence(questions, evidence, seed=0)
-    gold = sum(bool(e.per_choice[0]) for e in balanced) / len(balanced)
-    assert gold == pytest.approx(0.5, abs=0.06)  # 50% of the wrong choices have facts
-    assert all(e.per_choice[1:] == (((fact,), ())) for e in balanced)  # wrong choices keep what they had
-    assert balance_fact_presence(questions, evidence, seed=0) == balanced  # seeded per question
-    assert balance_fact_presence(questions, evidence, seed=1) != balanced
-    bare = [Evidence(q.id, ((), (fact,), ())) for q in questions]  # gold choices already have fewer facts: unchanged
-    assert balance_fact_presence(questions, bare, seed=0) == bare
-
-
-class GoldRetriever:
-    """Facts for the gold choice only: having facts gives the answer away."""
-
-    def run(self, question):
-        fact = Fact("it", "IsA", "answer", "it is the answer")
-        return Evidence(question.id, tuple((fact,) if c.label == question.answer else () for c in question.choices))
-
-
-def test_balance_fact_presence_changes_only_the_training_facts(tiny_bert_dir):
-    adapter = tiny_config(tiny_bert_dir, method="lora", knowledge="text")
-    model, tokenizer = build_model(adapter)
-    examples = {name: Trainer(adapter, config, retriever, progress=False)._examples(model, tokenizer, QUESTIONS[:12],
-                                                                                     QUESTIONS[12:])
-                for name, config, retriever in (("balanced", train_config(balance_fact_presence=True), GoldRetriever()),
-                                                ("facts", train_config(), GoldRetriever()),
-                                                ("none", train_config(), None))}
-    pairs = {name: ([t.pairs for t in train], [d.pairs for d in dev]) for name, (train, dev) in examples.items()}
-    # no wrong choice has facts, so every gold choice's are withheld in training: it reads as without facts
-    assert pairs["balanced"][0] == pairs["none"][0] != pairs["facts"][0]
-    assert pairs["balanced"][1] == pairs["facts"][1] != pairs["none"][1]  # dev reads every fact
 
 
 def test_resume_without_a_checkpoint_says_so(tiny_bert_dir, tmp_path):

@@ -193,11 +193,6 @@ class TrainConfig(BaseModel):
     epochs: int = Field(3, gt=0, description="Maximum number of epochs.")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (null: no limit).")
     batch_size: int = Field(8, gt=0, description="Questions per optimizer step (all their choices together).")
-    balance_fact_presence: bool = Field(
-        False, description="Training only: withhold the gold choice's facts in a seeded share of the training "
-        "questions, so that gold choices have facts as often as wrong ones and a choice the graph says nothing about "
-        "is not learned as wrong (kqa.train.balance_fact_presence)."
-    )
     group_by_length: bool = Field(
         False, description="Batch questions of similar length together (like transformers' group_by_length): the "
         "seeded order is cut into groups of 10 batches, each sorted by its questions' longest (question, choice) "

@@ -1,0 +1,75 @@
+"""Where the knowledge lift is won and lost: the test answers of lift runs (benchmarks/results/lift_<tag>.json),
+pooled, split by what the retrieval gave the question's choices (issue #16; no model is trained, retrieval only).
+
+    python -m benchmarks.bench_lift_strata --name default minilm-lora-text-direct-s26 \
+        minilm-lora-text-direct-noparse-seed1 minilm-lora-text-direct-noparse-seed2
+
+Strata, by the facts the pipeline's retrieval finds for each choice:
+  discriminating  the gold choice has facts and at least one wrong choice has none
+  gold-bare       the gold choice has no facts
+  all-have        every choice has facts
+Per stratum: accuracy of each reader, and (facts - without), (facts - control) with McNemar p over the pooled
+answers (optimistic where one question sits in several runs' test parts). Writes lift_strata_<name>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from benchmarks.common import RESULTS, write_result
+from kqa.config import load_config
+from kqa.data import load_questions
+from kqa.evaluation.metrics import paired_stats
+from kqa.retrieval.retriever import CachedRetriever, FactRetriever
+from kqa.types import Question
+
+
+def stratum(question: Question, retriever) -> str:
+    has = [bool(facts) for facts in retriever.run(question).per_choice]
+    gold = question.labels.index(question.answer)
+    if not has[gold]:
+        return "gold-bare"
+    return "all-have" if all(has) else "discriminating"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("tags", nargs="+", help="lift_<tag>.json files of one configuration (e.g. its seeds).")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--pipeline", default="pipelines/encoder-facts.yaml")
+    parser.add_argument("--graph", type=Path, default=Path("graphs/cn4-csqa"))
+    parser.add_argument("--data", default="csqa:validation")
+    args = parser.parse_args()
+
+    config = load_config(args.pipeline)
+    retriever = CachedRetriever(FactRetriever.from_graph(args.graph, config.graph.spacy_model, config.retrieval))
+    questions = {q.id: q for q in load_questions(args.data).questions}
+    answers: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for tag in args.tags:
+        result = json.loads((RESULTS / f"lift_{tag}.json").read_text(encoding="utf-8"))["result"]
+        for reader in result["readers"]:
+            for qid, correct in zip(result["test_ids"], reader["correct"]):
+                answers[stratum(questions[qid], retriever)][reader["name"]].append(bool(correct))
+    out = {}
+    for name, readers in sorted(answers.items()):
+        n = len(readers["facts"])
+        row = {"n": n, "accuracy": {r: round(sum(c) / n, 4) for r, c in readers.items()}}
+        for baseline in ("without", "control"):
+            if baseline in readers:
+                pair = paired_stats("facts", readers["facts"], baseline, readers[baseline])
+                row[f"facts_minus_{baseline}"] = {"difference": round(pair.difference, 4), "gained": pair.a_only,
+                                                  "lost": pair.b_only, "mcnemar_p": pair.mcnemar_p}
+        out[name] = row
+        lifts = "  ".join(f"facts - {b} {row[f'facts_minus_{b}']['difference']:+.3f} "
+                          f"(p={row[f'facts_minus_{b}']['mcnemar_p']:.2g})" for b in ("without", "control")
+                          if f"facts_minus_{b}" in row)
+        print(f"{name:<15} n={n:5d}  {row['accuracy']}  {lifts}")
+    write_result(f"lift_strata_{args.name}", {"tags": args.tags, "graph": str(args.graph), "pipeline": args.pipeline,
+                                              "strata": out})
+
+
+if __name__ == "__main__":
+    main()
