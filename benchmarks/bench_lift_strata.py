@@ -9,7 +9,7 @@ Strata, by the facts the pipeline's retrieval finds for each choice:
   gold-bare       the gold choice has no facts
   all-have        every choice has facts
 Per stratum: accuracy of each reader, and (facts - without), (facts - control) with McNemar p over the pooled
-answers (optimistic where one question sits in several runs' test parts). Writes lift_strata_<name>.json.
+answers (optimistic where one question sits in several runs' test parts). Writes strata_<name>.json.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def main() -> None:
                           f"(p={row[f'facts_minus_{b}']['mcnemar_p']:.2g})" for b in ("without", "control")
                           if f"facts_minus_{b}" in row)
         print(f"{name:<15} n={n:5d}  {row['accuracy']}  {lifts}")
-    write_result(f"lift_strata_{args.name}", {"tags": args.tags, "graph": str(args.graph), "pipeline": args.pipeline,
+    write_result(f"strata_{args.name}", {"tags": args.tags, "graph": str(args.graph), "pipeline": args.pipeline,
                                               "strata": out})
 
 
