@@ -50,25 +50,25 @@ def main() -> None:
     answers: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for tag in args.tags:
         result = json.loads((RESULTS / f"lift_{tag}.json").read_text(encoding="utf-8"))["result"]
+        strata = [stratum(questions[qid], retriever) for qid in result["test_ids"]]
         for reader in result["readers"]:
-            for qid, correct in zip(result["test_ids"], reader["correct"]):
-                answers[stratum(questions[qid], retriever)][reader["name"]].append(bool(correct))
-    out = {}
-    for name, readers in sorted(answers.items()):
-        n = len(readers["facts"])
-        row = {"n": n, "accuracy": {r: round(sum(c) / n, 4) for r, c in readers.items()}}
-        for baseline in ("without", "control"):
-            if baseline in readers:
-                pair = paired_stats("facts", readers["facts"], baseline, readers[baseline])
-                row[f"facts_minus_{baseline}"] = {"difference": round(pair.difference, 4), "gained": pair.a_only,
-                                                  "lost": pair.b_only, "mcnemar_p": pair.mcnemar_p}
-        out[name] = row
-        lifts = "  ".join(f"facts - {b} {row[f'facts_minus_{b}']['difference']:+.3f} "
-                          f"(p={row[f'facts_minus_{b}']['mcnemar_p']:.2g})" for b in ("without", "control")
-                          if f"facts_minus_{b}" in row)
-        print(f"{name:<15} n={n:5d}  {row['accuracy']}  {lifts}")
+            for name, correct in zip(strata, reader["correct"]):
+                answers[name][reader["name"]].append(bool(correct))
+    out = {name: _row(readers) for name, readers in sorted(answers.items())}
     write_result(f"strata_{args.name}", {"tags": args.tags, "graph": str(args.graph), "pipeline": args.pipeline,
-                                              "strata": out})
+                                         "strata": out})
+
+
+def _row(readers: dict[str, list[bool]]) -> dict:
+    """One stratum: n, each reader's accuracy, and the facts reader against each baseline that was trained."""
+    n = len(readers["facts"])
+    row = {"n": n, "accuracy": {r: round(sum(c) / n, 4) for r, c in readers.items()}}
+    for baseline in ("without", "control"):
+        if baseline in readers:
+            pair = paired_stats("facts", readers["facts"], baseline, readers[baseline])
+            row[f"facts_minus_{baseline}"] = {"difference": round(pair.difference, 4), "gained": pair.a_only,
+                                              "lost": pair.b_only, "mcnemar_p": pair.mcnemar_p}
+    return row
 
 
 if __name__ == "__main__":
