@@ -50,10 +50,10 @@ class ScorerConfig(Section):
     max_facts: int = Field(10, ge=0, description="Facts kept in the prompt, best-scored first.")
     facts_template: str = Field("Facts: {facts}\n", description="How the facts block is written; needs {facts}.")
     shared_prefix: bool = Field(
-        True, description="With facts in the prompt, read it once in one sequence with every choice after it "
-        "(a token trie with a block mask keeps the choices apart: same scores, 3.9x faster with 10 facts); prompts "
-        "without facts are batched across questions instead. Models whose attention takes no such mask (flash "
-        "attention) or whose sliding window is shorter than `max_length` are scored batched.",
+        True, description="Read each prompt once in one sequence with every choice after it (a token trie with a "
+        "block mask keeps the choices apart: the same scores, 3.9x faster with 10 facts in the prompt, 5.4x on bare "
+        "CSQA questions). Models whose attention takes no such mask (flash attention) or whose sliding window is "
+        "shorter than `max_length` are scored batched (one padded sequence per choice).",
     )
     batch_size: int = Field(10, gt=0, description="Sequences per forward pass (choices of several questions).")
     max_length: int = Field(512, gt=8, description="Tokens of a prompt and its choice: "
