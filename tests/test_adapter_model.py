@@ -8,9 +8,10 @@ from dataclasses import replace
 import pytest
 import torch
 
+from kqa.adapters import model as model_module
 from kqa.adapters.config import AdapterConfig, LoraSettings
 from kqa.adapters.encoding import collate, pad_id
-from kqa.adapters.model import build_model
+from kqa.adapters.model import build_model, length_runs
 from kqa.adapters.reader import AdapterReader, format_explanation
 from kqa.adapters.saving import CONFIG, add_saved_adapter, load_model, read_adapter, save_adapter
 from kqa.data import question_from_text
@@ -151,6 +152,25 @@ def test_cached_prefix_gives_the_same_logits(backbone_dir):
     batch = batch_for(model, tokenizer)
     torch.testing.assert_close(logits(model, batch, model.capture_prefix(batch)), logits(model, batch),
                                atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("method,scoring", [("gated", "head"), ("gated+lora", "head"), ("lora", "likelihood")])
+def test_runs_of_similar_length_give_the_logits_of_one_pass(backbone_dir, tiny_llama_dir, method, scoring,
+                                                             monkeypatch):
+    if scoring == "likelihood" and backbone_dir != tiny_llama_dir:
+        pytest.skip("likelihood scoring needs a decoder")
+    config = tiny_config(backbone_dir, method=method, scoring=scoring, lora=LoraSettings(layers_to_transform=[1]))
+    model, tokenizer = build_model(config)
+    batch = batch_for(model, tokenizer)  # 8 sequences of 3 widths and more
+    runs = length_runs(batch, 3)
+    widths = [batch.rows(rows).input_ids.shape[1] for rows in runs]
+    assert len(runs) == 3 and widths == sorted(widths, reverse=True) and widths[-1] < batch.input_ids.shape[1]
+    monkeypatch.setattr(model_module, "RUN_ROWS", 3)
+    by_runs = logits(model, batch), logits(model, batch, model.capture_prefix(batch))
+    monkeypatch.setattr(model_module, "RUN_ROWS", len(batch.input_ids))
+    whole = logits(model, batch)
+    for got in by_runs:
+        torch.testing.assert_close(got, whole, atol=1e-5, rtol=1e-5)
 
 
 def _randomize_lora(model, seed):

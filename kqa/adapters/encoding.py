@@ -49,6 +49,15 @@ class Batch:
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
         return Batch(**{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in moved.items()})
 
+    def rows(self, index: torch.Tensor) -> Batch:
+        """The sequences `index` (R,), their padding cut to the longest of them; labels and n_choices stay the whole
+        batch's (the rows' `slots` still place them in its (B, C) logits)."""
+        width = int(self.attention_mask[index].sum(-1).max())
+        facts = max(1, int(self.fact_mask[index].sum(-1).max()))
+        return Batch(self.input_ids[index, :width], self.attention_mask[index, :width], self.fact_ids[index, :facts],
+                     self.fact_mask[index, :facts], self.slots[index], self.labels, self.n_choices,
+                     self.choice_tokens[index])
+
 
 class QuestionEncoder:
     """Tokenize (question, choice) pairs and their facts for one backbone family."""
