@@ -8,8 +8,9 @@ Strata, by the facts the pipeline's retrieval finds for each choice:
   discriminating  the gold choice has facts and at least one wrong choice has none
   gold-bare       the gold choice has no facts
   all-have        every choice has facts
-Per stratum: accuracy of each reader, and (facts - without), (facts - control) with McNemar p over the pooled
-answers (optimistic where one question sits in several runs' test parts). Writes strata_<name>.json.
+Per stratum, and over all answers ("all"): accuracy of each reader, and (facts - without), (facts - control) with
+McNemar p over the pooled answers (optimistic where one question sits in several runs' test parts). Writes
+strata_<name>.json.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def main() -> None:
             for name, correct in zip(strata, reader["correct"]):
                 answers[name][reader["name"]].append(bool(correct))
     out = {name: _row(readers) for name, readers in sorted(answers.items())}
+    pooled = {r: [c for readers in answers.values() for c in readers[r]] for r in answers[next(iter(answers))]}
+    out["all"] = _row(pooled)  # every test answer of the tags, whatever its stratum
     write_result(f"strata_{args.name}", {"tags": args.tags, "graph": str(args.graph), "pipeline": args.pipeline,
                                          "strata": out})
 
