@@ -1,4 +1,4 @@
-"""Training step time of the default CPU reader with a batch read in runs of similar length (kqa's
+"""Forward + backward time of the default CPU reader with a batch read in runs of similar length (kqa's
 `KnowledgeModel.forward`, `RUN_ROWS` sequences a pass) against the whole batch padded to its longest, side by side on
 the same batches (the order of the two alternates from batch to batch).
 
@@ -55,20 +55,20 @@ def main() -> None:
     questions = load_questions("csqa:validation", limit=args.n).questions
     encoded = [encoder.encode(q, retriever.run(q)) for q in questions]
     random.Random(0).shuffle(encoded)
-    size, runs = pipeline.train.batch_size, model_module.RUN_ROWS
+    size, run_rows = pipeline.train.batch_size, model_module.RUN_ROWS
     batches = [collate(encoded[i : i + size], pad_id(tokenizer)) for i in range(0, len(encoded), size)]
     model.train()
-    step_seconds(model, batches[0], runs)  # warm up
+    step_seconds(model, batches[0], run_rows)  # warm up
     seconds = {"runs": 0.0, "whole": 0.0}
     for i, batch in enumerate(batches):
-        ways = [("runs", runs), ("whole", len(batch.input_ids))]
-        for name, rows in ways if i % 2 == 0 else ways[::-1]:
-            seconds[name] += step_seconds(model, batch, rows)
-    model_module.RUN_ROWS = runs
-    tokens = {"runs": sum(tokens_read(b, runs) for b in batches),
+        ways = [("runs", run_rows), ("whole", len(batch.input_ids))]
+        for name, per_pass in ways if i % 2 == 0 else ways[::-1]:
+            seconds[name] += step_seconds(model, batch, per_pass)
+    model_module.RUN_ROWS = run_rows
+    tokens = {"runs": sum(tokens_read(b, run_rows) for b in batches),
               "whole": sum(tokens_read(b, len(b.input_ids)) for b in batches)}
     result = {"pipeline": PIPELINE, "graph": str(args.graph), "n": len(questions), "batches": len(batches),
-              "run_rows": runs, "seconds": {k: round(v, 2) for k, v in seconds.items()},
+              "run_rows": run_rows, "seconds": {k: round(v, 2) for k, v in seconds.items()},
               "whole_over_runs": round(seconds["whole"] / seconds["runs"], 2),
               "tokens": tokens, "token_ratio": round(tokens["whole"] / tokens["runs"], 2),
               "real_tokens": sum(int(b.attention_mask.sum()) for b in batches),

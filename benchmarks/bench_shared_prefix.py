@@ -6,8 +6,8 @@
 
 The batched path reads prefix + choice once per choice (5 (L + n) tokens); the shared-prefix path reads the prefix
 once and each choice's tokens but its last after it, in one packed token trie (L + sum(n - 1)). `token_ratio` is
-that bound; `naive_over_shared` is what the clock says, for all questions in one call (as `kqa eval` scores) and
-for one question a call (as `kqa ask` and `kqa serve` do). Writes benchmarks/results/shared_prefix.json
+that bound; `naive_over_shared` is what the clock says, for all questions in one call, and for one question a call
+(as `kqa ask` and `kqa serve` answer; each path over all questions in turn). Writes benchmarks/results/shared_prefix.json
 (shared_prefix_nofacts.json with --facts 0).
 """
 
@@ -93,7 +93,8 @@ def main() -> None:
         evidence = [Evidence(q.id, tuple(() for _ in q.choices)) for q in questions]
     scorer = CausalLMScorer(ModelConfig(), ScorerConfig(use_facts=args.facts > 0, max_facts=args.facts))
     scorer.warm_up()
-    result = {"graph": str(args.graph) if args.facts else None, "n": len(questions), "facts": args.facts, "model": scorer.model_config.name,
+    result = {"graph": str(args.graph) if args.facts else None, "n": len(questions), "facts": args.facts,
+              "model": scorer.model_config.name,
               "mode": scorer.config.mode, **bench_shared_prefix(scorer, questions, evidence),
               "peak_rss_mb": round(peak_rss_mb(), 1)}
     write_result("shared_prefix" if args.facts else "shared_prefix_nofacts", result)

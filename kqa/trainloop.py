@@ -126,8 +126,8 @@ class TrainLoop:
 
 def grouped_by_length(order: list[int], lengths: list[int], batch_size: int) -> list[int]:
     """Each run of GROUP_BATCHES batches of `order`, sorted longest first (ties keep their order): batches then pad
-    little, and which questions share a run is still the epoch's shuffle. Every batch's questions are padded to its
-    longest sequence."""
+    little, and which questions share a run is still the epoch's shuffle. (The model then reads each batch in runs of
+    similar length, kqa.adapters.model.length_runs.)"""
     group = GROUP_BATCHES * batch_size
     return [index for start in range(0, len(order), group)
             for index in sorted(order[start : start + group], key=lengths.__getitem__, reverse=True)]

@@ -4,7 +4,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from kqa.adapters import longlora
 from kqa.adapters.config import LongContextConfig
+from kqa.adapters.longlora import s2_attention
 from kqa.adapters.reader import AdapterReader
 from kqa.adapters.saving import load_model
 from kqa.errors import ConfigError
@@ -23,8 +25,15 @@ class ManyFacts(FakeRetriever):
         return evidence.__class__(question.id, tuple(per + extra for per in evidence.per_choice))
 
 
-def test_long_context_trains_with_s2_attn_and_saves_unfrozen_weights(tiny_llama_dir, tmp_path):
+def test_long_context_trains_with_s2_attn_and_saves_unfrozen_weights(tiny_llama_dir, tmp_path, monkeypatch):
     adapter = tiny_config(tiny_llama_dir, method="gated+lora")
+    groups = []  # S2-Attn's group size at each call: it must run in training, with the backbone in eval mode
+
+    def counted(q, k, v, group, *args, **kwargs):
+        groups.append(group)
+        return s2_attention(q, k, v, group, *args, **kwargs)
+
+    monkeypatch.setattr(longlora, "s2_attention", counted)
     long = LongContextConfig(enabled=True, group_size_ratio=0.25, target_length=512)
     trainer = Trainer(adapter, train_config(epochs=1, max_length=192, activation_cache=False), ManyFacts(),
                       progress=False, long_context=long)
@@ -40,6 +49,7 @@ def test_long_context_trains_with_s2_attn_and_saves_unfrozen_weights(tiny_llama_
     trainer._prepare_long_context = spy
     result = trainer.run(QUESTIONS, tmp_path / "out")
     assert seen["attn"] == "s2_attn"
+    assert groups and all(g >= 1 for g in groups)
     saved = load_file(str(result.adapter_dir / "adapter.safetensors"))
     unfrozen = {k for k in saved if k.startswith("unfrozen.")}
     assert any("embed_tokens" in k for k in unfrozen) and any("norm" in k for k in unfrozen)

@@ -29,7 +29,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from kqa.adapters.config import LongContextConfig
-
 from kqa.errors import ConfigError
 from kqa.types import Choice, Evidence
 
@@ -61,7 +60,10 @@ def s2_attention_forward(module: nn.Module, query: torch.Tensor, key: torch.Tens
 
     seq_len, kv_len = query.shape[2], key.shape[2]
     group = group_size(seq_len, getattr(module.config, RATIO_ATTR, 1.0))
-    if not module.training or seq_len != kv_len or group >= seq_len:
+    # S2-Attn while training: in train mode, or while gradients are recorded (kqa.adapters.model keeps a frozen
+    # backbone in eval mode, without dropout, while its adapters train); full attention for inference
+    training = module.training or torch.is_grad_enabled()
+    if not training or seq_len != kv_len or group >= seq_len:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
     n_rep = query.shape[1] // key.shape[1]  # GQA: every query head gets its key/value head

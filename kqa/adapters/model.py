@@ -35,7 +35,7 @@ from kqa.models import resolve_model
 logger = logging.getLogger(__name__)
 # A batch's sequences are read this many at a time, longest first, each run padded only to its own longest: a batch
 # of 8 CSQA questions (40 sequences) padded to its longest reads 1.6x the tokens of 4 such runs. Dropout draws differ
-# from one pass over the whole batch; without dropout the scores are the same.
+# from one pass over the whole batch; without dropout the scores are the same up to float rounding.
 RUN_ROWS = 10
 
 
@@ -137,9 +137,10 @@ class KnowledgeModel(nn.Module):
             cached = None if prefix is None else prefix[rows, : self.virtual + part.input_ids.shape[1]]
             scores.append(self._scores(part, cached))  # (R,)
             slots.append(part.slots)
-        every, where = torch.cat(scores), torch.cat(slots)  # (N,)
-        flat = torch.full((len(batch.labels) * batch.n_choices,), float("-inf"), dtype=every.dtype, device=every.device)
-        return flat.scatter(0, where, every).view(len(batch.labels), batch.n_choices)  # (B, C)
+        run_scores, run_slots = torch.cat(scores), torch.cat(slots)  # (N,) each, in run order
+        flat = torch.full((len(batch.labels) * batch.n_choices,), float("-inf"), dtype=run_scores.dtype,
+                          device=run_scores.device)
+        return flat.scatter(0, run_slots, run_scores).view(len(batch.labels), batch.n_choices)  # (B, C)
 
     @property
     def _run_rows(self) -> int | None:
@@ -309,8 +310,8 @@ def check_cache_allowed(model: KnowledgeModel) -> None:
 
 
 def length_runs(batch: Batch, size: int | None) -> list[torch.Tensor]:
-    """Row indices of `batch` in runs of `size`, longest sequences first (ties in row order); one run of all rows
-    when `size` is None."""
+    """Row indices of `batch`, (R,) long tensors with R <= `size`: runs of `size`, longest sequences first (ties in
+    row order); one run of all N rows when `size` is None."""
     if size is None:
         return [torch.arange(len(batch.input_ids), device=batch.input_ids.device)]
     lengths = batch.attention_mask.sum(-1)  # (N,)
