@@ -154,12 +154,13 @@ def test_cached_prefix_gives_the_same_logits(backbone_dir):
                                atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("method,scoring", [("gated", "head"), ("gated+lora", "head"), ("lora", "likelihood")])
-def test_runs_of_similar_length_give_the_logits_of_one_pass(backbone_dir, tiny_llama_dir, method, scoring,
+@pytest.mark.parametrize("backbone,method,scoring", [
+    ("bert", "gated", "head"), ("llama", "gated", "head"), ("bert", "gated+lora", "head"),
+    ("llama", "gated+lora", "head"), ("llama", "lora", "likelihood")])  # likelihood scoring needs a decoder
+def test_runs_of_similar_length_give_the_logits_of_one_pass(tiny_bert_dir, tiny_llama_dir, backbone, method, scoring,
                                                              monkeypatch):
-    if scoring == "likelihood" and backbone_dir != tiny_llama_dir:
-        pytest.skip("likelihood scoring needs a decoder")
-    config = tiny_config(backbone_dir, method=method, scoring=scoring, lora=LoraSettings(layers_to_transform=[1]))
+    folder = tiny_bert_dir if backbone == "bert" else tiny_llama_dir
+    config = tiny_config(folder, method=method, scoring=scoring, lora=LoraSettings(layers_to_transform=[1]))
     model, tokenizer = build_model(config)
     batch = batch_for(model, tokenizer)  # 8 sequences of 3 widths and more
     runs = length_runs(batch, 3)
