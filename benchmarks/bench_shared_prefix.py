@@ -7,8 +7,8 @@
 The batched path reads prefix + choice once per choice (5 (L + n) tokens); the shared-prefix path reads the prefix
 once and each choice's tokens but its last after it, in one packed token trie (L + sum(n - 1)). `token_ratio` is
 that bound; `naive_over_shared` is what the clock says, for all questions in one call, and for one question a call
-(as `kqa ask` and `kqa serve` answer; each path over all questions in turn). Writes benchmarks/results/shared_prefix.json
-(shared_prefix_nofacts.json with --facts 0).
+(as `kqa ask` and `kqa serve` answer; each path over all questions in turn). Writes
+benchmarks/results/shared_prefix.json (shared_prefix_nofacts.json with --facts 0).
 """
 
 from __future__ import annotations

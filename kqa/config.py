@@ -52,8 +52,9 @@ class ScorerConfig(Section):
     shared_prefix: bool = Field(
         True, description="Read each prompt once in one sequence with every choice after it (a token trie with a "
         "block mask keeps the choices apart: the same scores, 3.9x faster with 10 facts in the prompt, 5.4x on "
-        "120 bare CSQA questions in one call, 2.1x on one). Models whose attention takes no such mask (flash attention) or whose sliding window is "
-        "shorter than `max_length` are scored batched (one padded sequence per choice).",
+        "120 bare CSQA questions in one call, 2.1x on one). Models whose attention takes no such mask (flash "
+        "attention) or whose sliding window is shorter than `max_length` are scored batched (one padded sequence "
+        "per choice).",
     )
     batch_size: int = Field(10, gt=0, description="Sequences per forward pass (choices of several questions).")
     max_length: int = Field(512, gt=8, description="Tokens of a prompt and its choice: "

@@ -116,8 +116,8 @@ def test_activation_cache_gives_the_same_loss_curve(backbone, tiny_bert_dir, tin
                           dropout=0.1)
     # whole batches: read in runs (kqa.adapters.model), the curves part by up to 1.6e-3 after 6 steps (llama) with
     # the same gradients at each step to 3e-8 (measured): AdamW divides each gradient by its running scale, so one
-    # that is ~0 in exact arithmetic (some of the scoring head's biases) steps by its float noise. Runs with a cached prefix
-    # give the one-pass logits: test_runs_of_similar_length_give_the_logits_of_one_pass
+    # that is ~0 in exact arithmetic (some of the scoring head's biases) steps by its float noise. Runs with a
+    # cached prefix give the one-pass logits: test_runs_of_similar_length_give_the_logits_of_one_pass
     monkeypatch.setattr(model_module, "RUN_ROWS", 10**6)
     plain = run(adapter, train_config(), tmp_path / "plain")
     cached = run(adapter, train_config(activation_cache=True, cache_memory_mb=0), tmp_path / "cached")

@@ -197,7 +197,8 @@ class TrainConfig(BaseModel):
         False, description="Batch questions of similar length together (like transformers' group_by_length): the "
         "seeded order is cut into groups of 10 batches, each sorted by its questions' longest (question, choice) "
         "input, so a batch pads less while each epoch still draws its own groups (make demo's readers: 25% less "
-        "training time, measured before a batch was read in runs of similar length). A knowledge stream's length is not a key."
+        "training time, measured before a batch was read in runs of similar length). A knowledge stream's length "
+        "is not a key."
     )
     lr: float = Field(1e-3, gt=0, description="Peak learning rate (AdamW).")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
