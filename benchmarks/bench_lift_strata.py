@@ -9,8 +9,9 @@ Strata, by the facts the pipeline's retrieval finds for each choice:
   gold-bare       the gold choice has no facts
   all-have        every choice has facts
 Per stratum, and over all answers ("all"): accuracy of each reader, and (facts - without), (facts - control) with
-McNemar p over the pooled answers (optimistic where one question sits in several runs' test parts). Writes
-strata_<name>.json.
+McNemar p over the pooled answers (optimistic where one question sits in several runs' test parts). "distinct"
+counts each question once: per question the mean difference over the runs that tested it, a bootstrap interval over
+questions and a sign-flip p (kqa.evaluation.metrics.paired_by_question). Writes strata_<name>.json.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from benchmarks.common import RESULTS, write_result
 from kqa.config import load_config
 from kqa.data import load_questions
-from kqa.evaluation.metrics import paired_stats
+from kqa.evaluation.metrics import paired_by_question, paired_stats
 from kqa.retrieval.retriever import CachedRetriever, FactRetriever
 from kqa.types import Question
 
@@ -49,15 +50,20 @@ def main() -> None:
     retriever = CachedRetriever(FactRetriever.from_graph(args.graph, config.graph.spacy_model, config.retrieval))
     questions = {q.id: q for q in load_questions(args.data).questions}
     answers: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    tested: list[str] = []  # question ids of every tag's test part, one after the other
+    pooled: dict[str, list[bool]] = defaultdict(list)  # aligned with `tested`
     for tag in args.tags:
         result = json.loads((RESULTS / f"lift_{tag}.json").read_text(encoding="utf-8"))["result"]
         strata = [stratum(questions[qid], retriever) for qid in result["test_ids"]]
+        tested += result["test_ids"]
         for reader in result["readers"]:
+            pooled[reader["name"]] += map(bool, reader["correct"])
             for name, correct in zip(strata, reader["correct"]):
                 answers[name][reader["name"]].append(bool(correct))
     out = {name: _row(readers) for name, readers in sorted(answers.items())}
-    pooled = {r: [c for readers in answers.values() for c in readers[r]] for r in answers[next(iter(answers))]}
     out["all"] = _row(pooled)  # every test answer of the tags, whatever its stratum
+    out["distinct"] = {f"facts_minus_{b}": paired_by_question(tested, pooled["facts"], pooled[b])
+                       for b in ("without", "control") if b in pooled}
     write_result(f"strata_{args.name}", {"tags": args.tags, "graph": str(args.graph), "pipeline": args.pipeline,
                                          "strata": out})
 

@@ -9,7 +9,8 @@ index built before `index.hnsw_min_facts` existed is exact 'Flat', an estimated 
 Besides the total, each stage is timed on its own (linking, with the question's given concept; graph paths; query
 encoding, which runs in its own thread beside linking and paths; FAISS search; "other" is the rest of the total:
 resolving names, fusing, and waiting for the encoding). --vs-serial times each question a second time with the
-encoding in the calling thread, in turn, for the side-by-side ratio. One question warms the models up first; hubs are not
+encoding in the calling thread, in turn, for the side-by-side ratio; --vs-prelinked a third time with the linking done
+beforehand (free linking: is it on the critical path?). One question warms the models up first; hubs are not
 pre-ranked, so the first question to reach "person" pays for ranking its edges.
 Writes benchmarks/results/retrieval_latency_<tag>.json.
 """
@@ -99,12 +100,16 @@ def bench_questions(args) -> dict:
     if retriever.embedder is not None:
         retriever.embedder.warm_up()
     retriever.run(questions[0])  # models warm: spaCy, torch threads, FAISS
+    linked = {q.id: retriever.linker.run(q, given=retrieval.question_concept) for q in questions} \
+        if args.vs_prelinked else {}
     clock = StageClock(retriever, STAGES)
-    modes = ("beside", "serial") if args.vs_serial else ("beside",)
+    live = retriever.linker.run
+    modes = ("beside", *(("serial",) if args.vs_serial else ()), *(("prelinked",) if args.vs_prelinked else ()))
     totals, stages = defaultdict(list), defaultdict(list)
     for i, question in enumerate(questions):
-        for mode in modes if i % 2 == 0 else modes[::-1]:  # alternate which mode meets a question first
-            retriever.encode_beside = mode == "beside"
+        for mode in modes[i % len(modes):] + modes[: i % len(modes)]:  # rotate which mode meets a question first
+            retriever.encode_beside = mode != "serial"
+            retriever.linker.run = live if mode != "prelinked" else lambda q, given=False: linked[q.id]
             began = time.perf_counter()
             retriever.run(question)
             totals[mode].append(time.perf_counter() - began)
@@ -124,6 +129,8 @@ def bench_questions(args) -> dict:
         serial = quantiles_ms(totals["serial"])
         out["serial"] = serial
         out["p50_serial_over_beside"] = round(serial["p50_ms"] / max(total["p50_ms"], 1e-9), 3)
+    if args.vs_prelinked:  # the same questions with linking looked up: what the rest costs if linking were free
+        out["prelinked"] = quantiles_ms(totals["prelinked"])
     return out
 
 
@@ -195,6 +202,9 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="Suffix of the results file (default: the graph folder's name).")
     parser.add_argument("--vs-serial", action="store_true", help="Also time each question with the query encoding "
                         "in the calling thread (not beside linking and paths), in turn with the default.")
+    parser.add_argument("--vs-prelinked", action="store_true", help="Also time each question with its linking "
+                        "done beforehand (looked up from a table), in turn with the default: retrieval with free "
+                        "linking, to tell whether linking is on the critical path.")
     args = parser.parse_args()
     if args.threads:
         import faiss

@@ -128,6 +128,9 @@ def demo(
     epochs: Annotated[Optional[int], typer.Option(help="Training epochs of each reader (default: the pipeline's).")] = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/demo"),
     graph: Annotated[Path, typer.Option("--graph", "-g", help="Graph folder (built once, then reused).")] = Path("graphs/demo"),
+    definitions: Annotated[Optional[bool], typer.Option(
+        "--definitions/--no-definitions", help="Attach WordNet/GCIDE definitions to the graph's concepts (default: "
+        "only when the readers' retrieval reads them; `kqa graph query` and the web page show them).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The knowledge lift on packaged data: a ConceptNet 4 graph, three readers (without facts, with retrieved facts,
@@ -136,7 +139,7 @@ def demo(
     from kqa.overrides import override
 
     config = override(DemoConfig, {"progress": "--json"}, questions=questions, epochs=epochs, out=str(out),
-                      graph=str(graph), progress=not as_json)
+                      graph=str(graph), definitions=definitions, progress=not as_json)
     result = run_demo(config)
     if as_json:
         _print_json(result.to_dict())

@@ -1,7 +1,8 @@
 """`kqa demo` (and `make demo`): the default configuration's knowledge lift on packaged data, cached for a quick rerun.
 
 1. graph  ConceptNet 4 (packaged, fetched once into $KQA_CACHE) restricted to the concepts of the demo questions'
-          words and phrases, plus WordNet/GCIDE definitions of its concepts -> graphs/demo (a rerun changes nothing).
+          words and phrases -> graphs/demo (a rerun changes nothing); WordNet/GCIDE definitions of its concepts too
+          when the adapter pipeline's retrieval reads them (`retrieval.definitions`; the default's does not).
           `source: wordnet` builds the older WordNet subset + gloss extraction instead.
 2. index  MiniLM + FAISS over the graph's facts, only when the adapter pipeline's retrieval uses dense search
 3. train  three readers of the adapter pipeline (pipelines/encoder-facts.yaml: frozen MiniLM-L6 + LoRA, facts as
@@ -48,7 +49,9 @@ class DemoConfig(BaseModel):
     source: Literal["conceptnet4", "wordnet"] = Field("conceptnet4", description="Knowledge the graph is built from.")
     conceptnet4_file: str | None = Field(None, description="conceptnet4: a ConceptNet 4 .graph.gz to read; null: the "
                                          "packaged one (fetched once into $KQA_CACHE).")
-    definitions: bool = Field(True, description="conceptnet4: attach WordNet/GCIDE definitions to the concepts.")
+    definitions: bool | None = Field(None, description="conceptnet4: attach WordNet/GCIDE definitions to the "
+                                     "concepts; null: only when the adapter pipeline's retrieval reads them "
+                                     "(`retrieval.definitions`), since they cost ~12 s of the graph's ~28 s.")
     max_senses: int = Field(2, ge=1, description="wordnet: senses kept per word and part of speech.")
     hops: int = Field(0, ge=0, description="wordnet: outgoing pointers followed from those senses.")
     glosses: bool = Field(True, description="wordnet: parse the kept synsets' glosses with spaCy into edges.")
@@ -109,7 +112,8 @@ class Demo:
         train = pipeline.train if cfg.epochs is None else override(pipeline.train, epochs=cfg.epochs)
         questions = load_questions(cfg.data, limit=cfg.questions).questions
         extra = load_mixture(((s.data, s.weight) for s in train.extra_data), seed=train.seed)
-        counts = self._stage("graph", self._graph, [*questions, *extra])  # the extra training sets need facts too
+        definitions = pipeline.retrieval.definitions if cfg.definitions is None else cfg.definitions
+        counts = self._stage("graph", self._graph, [*questions, *extra], definitions)  # extra sets need facts too
         if pipeline.retrieval.dense_k:
             self._stage("index", self._index, pipeline.retrieval.index)
         retriever = self._retriever(pipeline)
@@ -134,21 +138,24 @@ class Demo:
         logger.info("[%s] done in %.1f s", name, self.seconds[-1][1])
         return out
 
-    def _graph(self, questions: list[Question]) -> dict:
+    def _graph(self, questions: list[Question], definitions: bool) -> dict:
         from kqa.graph.importers import question_vocabulary
 
         vocabulary = question_vocabulary(questions)
-        result = self._conceptnet(vocabulary) if self.config.source == "conceptnet4" else self._wordnet(vocabulary)
+        if self.config.source == "conceptnet4":
+            result = self._conceptnet(vocabulary, definitions)
+        else:
+            result = self._wordnet(vocabulary)
         logger.info("graph %s: %d concepts, %d edges", self.config.graph, result.counts.get("nodes", 0),
                     result.counts.get("edges", 0))
         return result.counts
 
-    def _conceptnet(self, vocabulary):
+    def _conceptnet(self, vocabulary, definitions: bool):
         from kqa.graph.importers import import_conceptnet4, import_definitions
 
         cfg = self.config
         result = import_conceptnet4(cfg.graph, vocabulary=vocabulary, path=cfg.conceptnet4_file, progress=cfg.progress)
-        if cfg.definitions:
+        if definitions:
             result = result.then(import_definitions(cfg.graph, source="both", vocabulary=vocabulary))
         return result
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from kqa.cli import app
 from kqa.data import question_from_text
 from kqa.demo import READER_NAMES, DemoConfig, run_demo
 from kqa.graph.importers import (
@@ -16,7 +18,8 @@ from kqa.graph.importers import (
     select_synsets,
     wordnet_gloss_corpus,
 )
-from tests.graph.test_importers import mini_wordnet
+from kqa.graph.store import GraphStore
+from tests.graph.test_importers import mini_wordnet  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,10 +55,6 @@ def test_a_wordnet_subset_has_only_its_edges_and_is_another_document(wordnet_fol
 
 
 def test_cli_import_wordnet_with_a_vocabulary_file(wordnet_folder, tmp_path):
-    from typer.testing import CliRunner
-
-    from kqa.cli import app
-
     words = tmp_path / "words.txt"
     words.write_text("Aquarium\nwet\n", encoding="utf-8")
     base = ["graph", "import", "wordnet", "--data", str(wordnet_folder), "--max-senses", "1"]
@@ -92,8 +91,7 @@ def tiny_demo(tmp_path, minilm_tokenizer) -> DemoConfig:
     (tmp_path / "adapter.yaml").write_text(yaml.safe_dump(pipeline), encoding="utf-8")
     cn4 = tiny_conceptnet4(tmp_path / "cn4.graph.gz", load_questions("csqa:validation", limit=20).questions)
     return DemoConfig(questions=20, graph=str(tmp_path / "graph"), out=str(tmp_path / "out"),
-                      adapter_pipeline=str(tmp_path / "adapter.yaml"), conceptnet4_file=str(cn4),
-                      definitions=False, progress=False)
+                      adapter_pipeline=str(tmp_path / "adapter.yaml"), conceptnet4_file=str(cn4), progress=False)
 
 
 @pytest.mark.slow  # spaCy links 20 questions; three tiny readers train
@@ -117,3 +115,46 @@ def test_tiny_demo_trains_three_readers_on_one_split_and_reuses_its_work(tiny_de
     second = run_demo(tiny_demo)
     assert adapter.stat().st_mtime_ns == trained_at  # not retrained
     assert second.rows == first.rows
+
+
+def defined_concepts(graph: str) -> int:
+    with GraphStore.open(graph) as store:
+        return sum(1 for name in store.vocabulary() if (store.concept(name).description or ""))
+
+
+@pytest.mark.slow  # reads all of WordNet and GCIDE once
+def test_the_demo_attaches_definitions_only_when_its_readers_read_them(tiny_demo, tmp_path):
+    run_demo(tiny_demo)  # encoder-facts.yaml: `retrieval.definitions: false`
+    assert defined_concepts(tiny_demo.graph) == 0
+    pipeline = yaml.safe_load(Path(tiny_demo.adapter_pipeline).read_text(encoding="utf-8"))
+    pipeline["retrieval"]["definitions"] = True
+    (tmp_path / "defined.yaml").write_text(yaml.safe_dump(pipeline), encoding="utf-8")
+    reading = tiny_demo.model_copy(update={"graph": str(tmp_path / "g2"), "out": str(tmp_path / "out2"),
+                                           "adapter_pipeline": str(tmp_path / "defined.yaml")})
+    run_demo(reading)
+    assert defined_concepts(reading.graph) > 0
+    forced = tiny_demo.model_copy(update={"graph": str(tmp_path / "g3"), "definitions": True})
+    run_demo(forced)  # asked for explicitly: attached, though the readers do not read them
+    assert defined_concepts(forced.graph) == defined_concepts(reading.graph)
+
+
+
+class Stop(Exception):
+    """Raised by a stand-in for run_demo once it has the config: the CLI's part is done."""
+
+
+@pytest.mark.parametrize(("flags", "definitions"), [([], None), (["--definitions"], True),
+                                                    (["--no-definitions"], False)])
+def test_cli_demo_passes_definitions_to_the_demo(monkeypatch, flags, definitions):
+    import kqa.demo
+
+    seen: list[DemoConfig] = []
+
+    def stand_in(config: DemoConfig):
+        seen.append(config)
+        raise Stop
+
+    monkeypatch.setattr(kqa.demo, "run_demo", stand_in)
+    result = CliRunner().invoke(app, ["demo", "--questions", "20", *flags])
+    assert isinstance(result.exception, Stop), result.output
+    assert seen[0].definitions is definitions and seen[0].questions == 20

@@ -74,6 +74,46 @@ def paired_stats(a: str, a_correct: Sequence[bool], b: str, b_correct: Sequence[
     return PairedStats(a, b, len(a_correct), diff, (low, high), a_only, b_only, mcnemar_exact(a_only, b_only))
 
 
+def paired_by_question(questions: Sequence[str], a: Sequence[bool], b: Sequence[bool], samples: int = 2000,
+                       flips: int = 100_000, seed: int = 0) -> dict:
+    """Runs a and b answered the same questions, some more than once (the test parts of several seeded splits
+    overlap): per distinct question the mean of (a - b) over its answers, so that a question counts once.
+
+    Returns n (distinct questions), answers, difference (mean over questions), ci95 (bootstrap over questions),
+    gained / lost (questions where a / b is right more often) and p: a two-sided sign-flip test of the per-question
+    differences (exact when at most 20 differ from 0, else `flips` seeded random sign patterns). Pooling the answers
+    into one McNemar test would count a question once per split it was tested in, and claim too small a p."""
+    if not (len(questions) == len(a) == len(b)) or not questions:
+        raise ValueError(f"paired_by_question needs three equally long non-empty sequences, got {len(questions)}, "
+                         f"{len(a)} and {len(b)}")
+    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    for key, x, y in zip(questions, a, b):
+        sums[key][0] += float(x) - float(y)
+        sums[key][1] += 1
+    d = np.array([total / count for total, count in sums.values()])  # (Q,) per-question mean difference
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, d.size, size=(samples, d.size))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"n": int(d.size), "answers": len(a), "difference": float(d.mean()), "ci95": (float(low), float(high)),
+            "gained": int((d > 0).sum()), "lost": int((d < 0).sum()), "p": _sign_flip_p(d[d != 0], flips, rng)}
+
+
+def _sign_flip_p(d: np.ndarray, flips: int, rng: np.random.Generator) -> float:
+    """Two-sided p of |sum(d)| under random signs: every pattern for up to 20 values, else `flips` random ones
+    (the observed pattern counted in, so p is never 0)."""
+    if d.size == 0:
+        return 1.0
+    observed = abs(d.sum()) - 1e-12
+    if d.size <= 20:
+        signs = 1 - 2 * ((np.arange(2**d.size)[:, None] >> np.arange(d.size)) & 1)  # (2^k, k) of +-1
+        return float((np.abs(signs @ d) >= observed).mean())
+    hits = 0
+    for start in range(0, flips, 10_000):  # (chunk, k) sign matrices, a few MB at a time
+        signs = rng.choice((-1.0, 1.0), size=(min(10_000, flips - start), d.size))
+        hits += int((np.abs(signs @ d) >= observed).sum())
+    return (hits + 1) / (flips + 1)
+
+
 def grouped_accuracy(keys: Sequence[object], correct: Sequence[bool]) -> dict[object, tuple[int, float]]:
     """key -> (n, accuracy)."""
     groups: dict[object, list[bool]] = defaultdict(list)

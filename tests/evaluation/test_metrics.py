@@ -8,6 +8,7 @@ from kqa.evaluation.metrics import (
     gold_coverage,
     mcnemar_exact,
     paired_bootstrap,
+    paired_by_question,
     position_confusion,
     reliability,
     summarize,
@@ -85,6 +86,33 @@ def test_mcnemar_exact_on_a_hand_example():
     assert mcnemar_exact(6, 1) == pytest.approx(0.125)
     assert mcnemar_exact(0, 0) == 1.0 and mcnemar_exact(3, 3) == 1.0
     assert mcnemar_exact(0, 10) == pytest.approx(2 / 1024)
+
+
+def test_paired_by_question_is_the_sign_test_when_each_question_is_answered_once():
+    # 1 question only A got right, 6 only B, 3 both: the exact sign-flip test of +-1 differences is McNemar's
+    questions = [f"q{i}" for i in range(10)]
+    a = [True] + [False] * 6 + [True] * 3
+    b = [False] + [True] * 6 + [True] * 3
+    out = paired_by_question(questions, a, b)
+    assert out["p"] == pytest.approx(mcnemar_exact(1, 6)) and (out["gained"], out["lost"]) == (1, 6)
+    assert out["difference"] == pytest.approx(-0.5) and out["n"] == out["answers"] == 10
+    # more than 20 differing questions: random sign patterns, close to the exact binomial
+    many = paired_by_question([f"q{i}" for i in range(45)], [True] * 30 + [False] * 15, [False] * 30 + [True] * 15)
+    assert many["p"] == pytest.approx(mcnemar_exact(30, 15), abs=0.005)
+
+
+def test_paired_by_question_counts_a_question_answered_in_several_splits_once():
+    questions = [f"q{i}" for i in range(45)]
+    a, b = [True] * 30 + [False] * 15, [False] * 30 + [True] * 15
+    once = paired_by_question(questions, a, b)
+    thrice = paired_by_question(questions * 3, a * 3, b * 3)  # the same answers in three overlapping test parts
+    assert (thrice["n"], thrice["answers"]) == (45, 135) and thrice["p"] == pytest.approx(once["p"])
+    assert mcnemar_exact(90, 45) < once["p"] / 100  # what pooling the answers would claim
+    # a question right in one split and wrong in another counts half
+    half = paired_by_question(["q", "q", "r"], [True, False, True], [False, False, False])
+    assert half["difference"] == pytest.approx(0.75) and half["gained"] == 2
+    with pytest.raises(ValueError, match="equally long"):
+        paired_by_question(["q"], [True], [True, False])
 
 
 def test_paired_bootstrap_centres_on_the_difference():
