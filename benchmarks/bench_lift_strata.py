@@ -10,8 +10,9 @@ Strata, by the facts the pipeline's retrieval finds for each choice:
   all-have        every choice has facts
 Per stratum, and over all answers ("all"): accuracy of each reader, and (facts - without), (facts - control) with
 McNemar p over the pooled answers (optimistic where one question sits in several runs' test parts). "distinct"
-counts each question once: per question the mean difference over the runs that tested it, a bootstrap interval over
-questions and a sign-flip p (kqa.evaluation.metrics.paired_by_question). Writes strata_<name>.json.
+(beside the strata) counts each question once: per question the mean difference over the runs that tested it, a
+bootstrap interval over questions and a sign-flip p (kqa.evaluation.metrics.paired_by_question). Writes
+strata_<name>.json.
 """
 
 from __future__ import annotations
@@ -62,10 +63,10 @@ def main() -> None:
                 answers[name][reader["name"]].append(bool(correct))
     out = {name: _row(readers) for name, readers in sorted(answers.items())}
     out["all"] = _row(pooled)  # every test answer of the tags, whatever its stratum
-    out["distinct"] = {f"facts_minus_{b}": paired_by_question(tested, pooled["facts"], pooled[b])
-                       for b in ("without", "control") if b in pooled}
+    distinct = {f"facts_minus_{b}": paired_by_question(tested, pooled["facts"], pooled[b])
+                for b in ("without", "control") if b in pooled}
     write_result(f"strata_{args.name}", {"tags": args.tags, "graph": str(args.graph), "pipeline": args.pipeline,
-                                         "strata": out})
+                                         "strata": out, "distinct": distinct})
 
 
 def _row(readers: dict[str, list[bool]]) -> dict:

@@ -9,8 +9,9 @@ index built before `index.hnsw_min_facts` existed is exact 'Flat', an estimated 
 Besides the total, each stage is timed on its own (linking, with the question's given concept; graph paths; query
 encoding, which runs in its own thread beside linking and paths; FAISS search; "other" is the rest of the total:
 resolving names, fusing, and waiting for the encoding). --vs-serial times each question a second time with the
-encoding in the calling thread, in turn, for the side-by-side ratio; --vs-prelinked a third time with the linking done
-beforehand (free linking: is it on the critical path?). One question warms the models up first; hubs are not
+encoding in the calling thread, in turn, for the side-by-side ratio; --vs-prelinked once more with the linking done
+beforehand (free linking: is it on the critical path?; linking every question first also warms spaCy's vocabulary
+for the live modes). One question warms the models up first; hubs are not
 pre-ranked, so the first question to reach "person" pays for ranking its edges.
 Writes benchmarks/results/retrieval_latency_<tag>.json.
 """
@@ -83,6 +84,30 @@ def ensure_index(graph: Path, config, rebuild: bool) -> dict:
     return out | {"index_factory": manifest.factory, "index_facts": manifest.count}
 
 
+def time_modes(retriever, questions, modes: tuple[str, ...], linked: dict) -> tuple[dict, dict]:
+    """Seconds per question in each mode, the modes in turn (each meets a question first as often), and the stage
+    times of "beside". `linked`: the Linking of each question id, for "prelinked"."""
+    clock = StageClock(retriever, STAGES)
+    live = retriever.linker.run
+    totals, stages = defaultdict(list), defaultdict(list)
+    try:
+        for i, question in enumerate(questions):
+            for mode in modes[i % len(modes):] + modes[: i % len(modes)]:
+                retriever.encode_beside = mode != "serial"
+                retriever.linker.run = live if mode != "prelinked" else lambda q, given=False: linked[q.id]
+                began = time.perf_counter()
+                retriever.run(question)
+                totals[mode].append(time.perf_counter() - began)
+                spent = clock.lap()
+                if mode == "beside":  # the encoding overlaps linking and paths: "other" is what none of them took
+                    spent["other"] = totals[mode][-1] - sum(v for k, v in spent.items() if k != "encode")
+                    for stage, seconds in spent.items():
+                        stages[stage].append(seconds)
+    finally:
+        retriever.linker.run = live
+    return totals, stages
+
+
 def bench_questions(args) -> dict:
     from kqa.config import load_config
     from kqa.data import load_questions
@@ -102,22 +127,8 @@ def bench_questions(args) -> dict:
     retriever.run(questions[0])  # models warm: spaCy, torch threads, FAISS
     linked = {q.id: retriever.linker.run(q, given=retrieval.question_concept) for q in questions} \
         if args.vs_prelinked else {}
-    clock = StageClock(retriever, STAGES)
-    live = retriever.linker.run
     modes = ("beside", *(("serial",) if args.vs_serial else ()), *(("prelinked",) if args.vs_prelinked else ()))
-    totals, stages = defaultdict(list), defaultdict(list)
-    for i, question in enumerate(questions):
-        for mode in modes[i % len(modes):] + modes[: i % len(modes)]:  # rotate which mode meets a question first
-            retriever.encode_beside = mode != "serial"
-            retriever.linker.run = live if mode != "prelinked" else lambda q, given=False: linked[q.id]
-            began = time.perf_counter()
-            retriever.run(question)
-            totals[mode].append(time.perf_counter() - began)
-            spent = clock.lap()
-            if mode == "beside":  # the encoding overlaps linking and paths: "other" is what none of them took
-                spent["other"] = totals[mode][-1] - sum(v for k, v in spent.items() if k != "encode")
-                for stage, seconds in spent.items():
-                    stages[stage].append(seconds)
+    totals, stages = time_modes(retriever, questions, modes, linked)
     total = quantiles_ms(totals["beside"])
     out = result | {"n": len(questions), "choices": sorted({len(q.choices) for q in questions}),
                     "retrieval": retrieval.model_dump(mode="json"), **total,

@@ -130,7 +130,8 @@ def demo(
     graph: Annotated[Path, typer.Option("--graph", "-g", help="Graph folder (built once, then reused).")] = Path("graphs/demo"),
     definitions: Annotated[Optional[bool], typer.Option(
         "--definitions/--no-definitions", help="Attach WordNet/GCIDE definitions to the graph's concepts (default: "
-        "only when the readers' retrieval reads them; `kqa graph query` and the web page show them).")] = None,
+        "only when the readers' retrieval reads them; `kqa graph query` and the web page show them). Imports only "
+        "add: a graph that has them keeps them.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The knowledge lift on packaged data: a ConceptNet 4 graph, three readers (without facts, with retrieved facts,

@@ -122,7 +122,7 @@ def defined_concepts(graph: str) -> int:
         return sum(1 for name in store.vocabulary() if (store.concept(name).description or ""))
 
 
-@pytest.mark.slow  # reads all of WordNet and GCIDE once
+@pytest.mark.slow  # reads all of WordNet and GCIDE twice; tiny readers train in each of 3 runs
 def test_the_demo_attaches_definitions_only_when_its_readers_read_them(tiny_demo, tmp_path):
     run_demo(tiny_demo)  # encoder-facts.yaml: `retrieval.definitions: false`
     assert defined_concepts(tiny_demo.graph) == 0
@@ -136,7 +136,6 @@ def test_the_demo_attaches_definitions_only_when_its_readers_read_them(tiny_demo
     forced = tiny_demo.model_copy(update={"graph": str(tmp_path / "g3"), "definitions": True})
     run_demo(forced)  # asked for explicitly: attached, though the readers do not read them
     assert defined_concepts(forced.graph) == defined_concepts(reading.graph)
-
 
 
 class Stop(Exception):

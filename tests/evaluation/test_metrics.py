@@ -96,7 +96,8 @@ def test_paired_by_question_is_the_sign_test_when_each_question_is_answered_once
     out = paired_by_question(questions, a, b)
     assert out["p"] == pytest.approx(mcnemar_exact(1, 6)) and (out["gained"], out["lost"]) == (1, 6)
     assert out["difference"] == pytest.approx(-0.5) and out["n"] == out["answers"] == 10
-    # more than 20 differing questions: random sign patterns, close to the exact binomial
+    assert out["ci95"][0] <= out["difference"] <= out["ci95"][1]
+    # more than 16 differing questions: random sign patterns, close to the exact binomial
     many = paired_by_question([f"q{i}" for i in range(45)], [True] * 30 + [False] * 15, [False] * 30 + [True] * 15)
     assert many["p"] == pytest.approx(mcnemar_exact(30, 15), abs=0.005)
 
@@ -113,6 +114,14 @@ def test_paired_by_question_counts_a_question_answered_in_several_splits_once():
     assert half["difference"] == pytest.approx(0.75) and half["gained"] == 2
     with pytest.raises(ValueError, match="equally long"):
         paired_by_question(["q"], [True], [True, False])
+
+
+def test_paired_by_question_p_counts_the_observed_pattern_and_is_one_without_differences():
+    # 25 questions all for a: no random pattern of 999 reaches |25| (chance 999 / 2^24), so p = (0 + 1) / (999 + 1)
+    out = paired_by_question([f"q{i}" for i in range(25)], [True] * 25, [False] * 25, flips=999)
+    assert out["p"] == pytest.approx(1 / 1000)
+    same = paired_by_question(["q", "r", "q"], [True, False, True], [True, False, True])
+    assert same["p"] == 1.0 and same["difference"] == 0.0 and (same["gained"], same["lost"]) == (0, 0)
 
 
 def test_paired_bootstrap_centres_on_the_difference():
