@@ -9,7 +9,9 @@
           text) on the train part of a seeded train/dev/test split of the first N CSQA validation questions (there is
           no packaged training split): without facts, with the retrieved facts, with control facts (another
           question's) — kqa.evaluation.lift
-4. eval   each reader on the test part, the paired lifts (facts - without, facts - control), and optionally a
+4. eval   each reader on the test part, the paired lifts (facts - without, facts - control), the default reader
+          (pipelines/default.yaml: the reader without facts beside the facts reader, kqa.adapters.ensemble) against
+          the reader without facts and against the reader without facts beside the control reader, and optionally a
           zero-shot row (`reader_pipeline`)
 """
 
@@ -31,7 +33,9 @@ from kqa.types import Question
 logger = logging.getLogger(__name__)
 READER_NAMES = {"without": "reader trained and tested without facts",
                 "facts": "reader trained and tested with retrieved facts",
-                "control": "reader trained and tested with control facts"}
+                "control": "reader trained and tested with control facts",
+                "without+facts": "without-facts reader + facts reader (default)",
+                "without+control": "without-facts reader + control reader"}
 
 
 class DemoConfig(BaseModel):
@@ -77,15 +81,23 @@ class DemoResult:
     graph_counts: dict
     report: str  # compare/compare.json
     out_dir: str
+    # pipelines/default.yaml's reader, the reader without facts beside the facts reader (kqa.adapters.ensemble):
+    ensemble_over_without: PairedStats | None = None  # (without+facts) - without
+    ensemble_over_control: PairedStats | None = None  # (without+facts) - (without+control)
 
     def table(self) -> str:
         n_train, n_dev, n_test = self.split
         lines = [(f"test: {n_test} questions (seeded split of the first {sum(self.split)}: {n_train} train, "
                   f"{n_dev} dev, {n_test} test)"), f"{'run':<48} {'n':>4}  accuracy  95% CI"]
         lines += [f"{r.name:<48} {r.n:>4}  {r.accuracy:.4f}    [{r.ci95[0]:.4f}, {r.ci95[1]:.4f}]" for r in self.rows]
-        for label, effect in (("without", self.lift_over_without), ("control", self.knowledge_effect)):
-            lines.append(f"knowledge lift over the {label} reader: {effect.difference:+.4f} "
-                         f"[{effect.ci95[0]:+.4f}, {effect.ci95[1]:+.4f}], McNemar p={effect.mcnemar_p:.3g}")
+        lifts = [("facts reader over the without", self.lift_over_without),
+                 ("facts reader over the control", self.knowledge_effect),
+                 ("default reader over the without", self.ensemble_over_without),
+                 ("default reader over the without + control", self.ensemble_over_control)]
+        for label, effect in lifts:
+            if effect is not None:
+                lines.append(f"knowledge lift, {label} reader: {effect.difference:+.4f} "
+                             f"[{effect.ci95[0]:+.4f}, {effect.ci95[1]:+.4f}], McNemar p={effect.mcnemar_p:.3g}")
         lines.append(f"graph: {self.graph_counts.get('nodes', 0)} concepts, {self.graph_counts.get('edges', 0)} edges")
         lines.append("time: " + ", ".join(f"{name} {s:.0f} s" for name, s in self.stage_seconds))
         lines.append(f"report: {self.report}")
@@ -119,14 +131,15 @@ class Demo:
         retriever = self._retriever(pipeline)
         lift = self._stage("train+eval", self._lift, pipeline.adapter, train, retriever, questions)
         rows = [DemoRow(READER_NAMES[r.name], r.n, r.accuracy, r.ci95, str(Path(cfg.out) / "lift" / r.name))
-                for r in lift.readers]
+                for r in (*lift.readers, *lift.ensembles)]
         if cfg.reader_pipeline:
             test_ids = set(lift.test_ids)
             test = [q for q in questions if q.id in test_ids]
             rows.insert(0, self._stage("zero-shot", self._zero_shot, test))
         report = self._write_compare(lift)
         result = DemoResult(tuple(rows), lift.split, lift.pair("facts", "control"), lift.pair("facts", "without"),
-                            tuple(self.seconds), counts, str(report), cfg.out)
+                            tuple(self.seconds), counts, str(report), cfg.out,
+                            lift.pair("without+facts", "without"), lift.pair("without+facts", "without+control"))
         (Path(cfg.out) / "demo.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
         return result
 
@@ -218,7 +231,8 @@ class Demo:
 
     def _write_compare(self, lift) -> Path:
         """compare/compare.json: the pairs (with - without) and (with - control), readers named as `kqa eval
-        --compare` names its variants."""
+        --compare` names its variants, and the default reader's pairs (without+facts against without and against
+        without+control)."""
         names = {"facts": "with", "without": "without", "control": "control"}
         pairs = [dataclasses.replace(lift.pair("facts", b), a="with", b=names[b]).to_dict()
                  for b in ("without", "control")]
@@ -226,8 +240,10 @@ class Demo:
                     for r in lift.readers}
         path = Path(self.config.out) / "compare" / "compare.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"variants": variants, "pairs": pairs, "split": lift.split,
-                                    "test_ids": lift.test_ids}, indent=2) + "\n", encoding="utf-8")
+        default = [lift.pair("without+facts", b).to_dict() for b in ("without", "without+control")]
+        path.write_text(json.dumps({"variants": variants, "pairs": pairs, "default_reader_pairs": default,
+                                    "split": lift.split, "test_ids": lift.test_ids}, indent=2) + "\n",
+                        encoding="utf-8")
         return path
 
 

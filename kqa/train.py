@@ -47,8 +47,9 @@ class Split:
 
 
 def split_questions(n: int, config: TrainConfig) -> Split:
-    """A seeded permutation cut into train_fraction / dev_fraction / the rest."""
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed)).tolist()
+    """A permutation seeded by `split_seed` (else `seed`), cut into train_fraction / dev_fraction / the rest."""
+    seed = config.seed if config.split_seed is None else config.split_seed
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     n_train, n_dev = round(n * config.train_fraction), round(n * config.dev_fraction)
     return Split(tuple(order[:n_train]), tuple(order[n_train : n_train + n_dev]), tuple(order[n_train + n_dev :]))
 

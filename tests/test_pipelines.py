@@ -34,12 +34,13 @@ def test_cpu_pipelines_use_packaged_models_on_cpu(name):
     assert config.model.name in REGISTRY and config.adapter.backbone in REGISTRY
 
 
-def test_default_answers_with_the_facts_reader_make_demo_trains():
+def test_default_answers_with_the_readers_make_demo_trains():
     from kqa.demo import DemoConfig
 
     config, trained = load("default"), load("encoder-facts")
     demo = DemoConfig()
     assert Path(config.reader.adapter) == Path(demo.out) / "lift" / "facts" / "adapter"
+    assert Path(config.reader.base_adapter) == Path(demo.out) / "lift" / "without" / "adapter"
     assert config.graph.path == demo.graph and demo.adapter_pipeline == "pipelines/encoder-facts.yaml"
     assert config.retrieval == trained.retrieval  # a reader reads facts retrieved the way it was trained on
 

@@ -44,6 +44,8 @@ def run(adapter, train, out, **kwargs):
 def test_split_is_seeded_disjoint_and_saved(tiny_bert_dir, tmp_path):
     split = split_questions(20, train_config())
     assert split == split_questions(20, train_config())
+    assert split != split_questions(20, train_config(seed=7))  # the seed draws the split...
+    assert split == split_questions(20, train_config(seed=7, split_seed=1))  # ...unless split_seed does
     assert (len(split.train), len(split.dev), len(split.test)) == (12, 4, 4)
     assert len(set(split.train) | set(split.dev) | set(split.test)) == 20
     run(tiny_config(tiny_bert_dir), train_config(epochs=1), tmp_path)

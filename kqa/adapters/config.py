@@ -188,6 +188,8 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     seed: int = Field(0, description="Seeds the split, the initialisation, the shuffling and dropout.")
+    split_seed: int | None = Field(None, description="Seeds the split alone (null: `seed`): readers that differ only "
+                                   "in initialisation, shuffling and dropout, on the same questions.")
     train_fraction: float = Field(0.6, gt=0, lt=1, description="Share of the questions used for training.")
     dev_fraction: float = Field(0.1, ge=0, lt=1, description="Share held out for early stopping; the rest is test.")
     epochs: int = Field(3, gt=0, description="Maximum number of epochs.")

@@ -9,6 +9,9 @@
 the facts that helps, not a longer input. A reader trained with facts and merely tested without them is not the
 baseline: it never learned to answer alone. Both differences come with a paired bootstrap interval and an exact
 McNemar p on the same test questions.
+
+Beside them, the pairs of kqa.adapters.ensemble, from the stored test logits: `without+facts` (the reader without
+facts beside the reader of facts, pipelines/default.yaml's reader) against `without` and against `without+control`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kqa.adapters.config import AdapterConfig, TrainConfig
+from kqa.adapters.ensemble import standardized
 from kqa.adapters.reader import AdapterReader
 from kqa.atomic import atomic_text
 from kqa.data import load_mixture
@@ -33,6 +37,8 @@ from kqa.types import Evidence, Question
 logger = logging.getLogger(__name__)
 READERS = ("without", "facts", "control")
 PAIRS = (("facts", "without"), ("facts", "control"))
+ENSEMBLES = (("without", "facts"), ("without", "control"))  # (base reader, reader of facts) summed as z-scores
+ENSEMBLE_PAIRS = (("without+facts", "without"), ("without+facts", "without+control"))
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,18 @@ class ReaderRun:
     dev_accuracy: tuple[float, ...]
     adapter_dir: str
     train_seconds: float
+    scores: tuple[tuple[float, ...], ...] = ()  # the test logits, one per choice
+
+
+@dataclass(frozen=True)
+class EnsembleRun:
+    """Two readers' test logits summed as z-scores (kqa.adapters.ensemble); `correct` aligned with the test."""
+
+    name: str  # "without+facts": base reader + reader of facts
+    n: int
+    accuracy: float
+    ci95: tuple[float, float]
+    correct: tuple[bool, ...]
 
 
 @dataclass(frozen=True)
@@ -56,9 +74,10 @@ class LiftResult:
     split: tuple[int, int, int]  # questions in train, dev, test
     test_ids: tuple[str, ...]
     facts_per_choice: float  # mean facts read per test choice by the facts reader
+    ensembles: tuple[EnsembleRun, ...] = ()
 
-    def reader(self, name: str) -> ReaderRun:
-        return next(r for r in self.readers if r.name == name)
+    def reader(self, name: str) -> ReaderRun | EnsembleRun:
+        return next(r for r in (*self.readers, *self.ensembles) if r.name == name)
 
     def pair(self, a: str, b: str) -> PairedStats:
         return next(p for p in self.pairs if (p.a, p.b) == (a, b))
@@ -70,15 +89,16 @@ class LiftResult:
         lines = [header, f"{'reader':<34} {'n':>4}  accuracy  95% CI"]
         names = {"without": "trained and tested without facts", "facts": "trained and tested with facts",
                  "control": "trained and tested with control facts"}
+        names |= {f"without+{b}": f"without beside {b} (z-scores)" for b in ("facts", "control")}
         lines += [f"{names[r.name]:<34} {r.n:>4}  {r.accuracy:.4f}    [{r.ci95[0]:.4f}, {r.ci95[1]:.4f}]"
-                  for r in self.readers]
+                  for r in (*self.readers, *self.ensembles)]
         lines += [f"knowledge lift ({p.a} - {p.b}): {p.difference:+.4f} [{p.ci95[0]:+.4f}, {p.ci95[1]:+.4f}], "
                   f"McNemar p={p.mcnemar_p:.3g}" for p in self.pairs]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        for reader in out["readers"]:
+        for reader in (*out["readers"], *out["ensembles"]):
             reader["correct"] = [int(c) for c in reader["correct"]]
         return out
 
@@ -109,13 +129,15 @@ class KnowledgeLift:
         sources = {"without": None, "facts": self.retriever, "control": control}
         folders = {name: out / name for name in READERS} | ({"without": Path(without_dir)} if without_dir else {})
         runs = [self._reader(name, questions, extra, test, sources[name], folders[name]) for name in self.readers]
-        by_name = {r.name: r for r in runs}
+        ensembles = tuple(_ensemble(base, facts, test) for base, facts in
+                          ((r, s) for r in runs for s in runs if (r.name, s.name) in ENSEMBLES))
+        by_name = {r.name: r for r in (*runs, *ensembles)}
         pairs = tuple(paired_stats(a, by_name[a].correct, b, by_name[b].correct)
-                      for a, b in PAIRS if a in by_name and b in by_name)
+                      for a, b in (*PAIRS, *ENSEMBLE_PAIRS) if a in by_name and b in by_name)
         evidence = [self.retriever.run(q) for q in test]
         per_choice = [len(facts) for e in evidence for facts in e.per_choice]
         result = LiftResult(tuple(runs), pairs, (len(split.train), len(split.dev), len(split.test)),
-                            tuple(q.id for q in test), sum(per_choice) / max(len(per_choice), 1))
+                            tuple(q.id for q in test), sum(per_choice) / max(len(per_choice), 1), ensembles)
         atomic_text(out / "lift.json", json.dumps(result.to_dict(), indent=2) + "\n")
         return result
 
@@ -123,28 +145,41 @@ class KnowledgeLift:
         began = time.perf_counter()
         stamp = self._stamp(questions, knowledge=source is not None)
         stored = _read_run(folder, stamp)
-        if stored is not None:
+        if stored is not None and stored.scores:
             logger.info("reader %r in %s was trained with these settings: kept", name, folder)
             return stored
-        trained = Trainer(self.adapter, self.train, source, graph_checksum=self.knowledge["graph"],
-                          progress=self.progress).run(questions, folder, extra=extra)
-        seconds = time.perf_counter() - began
+        if stored is not None:  # written before test logits were kept: test the stored reader again
+            run = self._tested(name, stored.adapter_dir, test, source, stored.dev_accuracy, stored.train_seconds)
+        else:
+            trained = Trainer(self.adapter, self.train, source, graph_checksum=self.knowledge["graph"],
+                              progress=self.progress).run(questions, folder, extra=extra)
+            run = self._tested(name, str(trained.adapter_dir), test, source, trained.dev_accuracy,
+                               round(time.perf_counter() - began, 1))
+        _write_run(folder, run, stamp)
+        logger.info("reader %r: test accuracy %.4f [%.4f, %.4f]", name, run.accuracy, *run.ci95)
+        return run
+
+    def _tested(self, name: str, adapter_dir: str, test: list[Question], source, dev_accuracy, seconds) -> ReaderRun:
         evidence = [source.run(q) for q in test] if source is not None else [Evidence.empty(q) for q in test]
-        reader = AdapterReader(trained.adapter_dir, max_length=self.train.max_length)
-        scores = reader.run(test, evidence)
+        scores = AdapterReader(adapter_dir, max_length=self.train.max_length).run(test, evidence)
         correct = tuple(_argmax(s) == q.labels.index(q.answer) for s, q in zip(scores, test))
         accuracy, low, high = bootstrap_ci(correct)
-        run = ReaderRun(name, len(test), accuracy, (low, high), correct, trained.dev_accuracy,
-                        str(trained.adapter_dir), round(seconds, 1))
-        _write_run(folder, run, stamp)
-        logger.info("reader %r: test accuracy %.4f [%.4f, %.4f]", name, accuracy, low, high)
-        return run
+        return ReaderRun(name, len(test), accuracy, (low, high), correct, tuple(dev_accuracy), adapter_dir, seconds,
+                         tuple(tuple(s) for s in scores))
 
     def _stamp(self, questions, knowledge: bool) -> dict:
         """What a stored run must match to be reused: the settings, the questions, and for a reader of facts the
         graph and the retrieval settings."""
         return {"adapter": self.adapter.model_dump(mode="json"), "train": self.train.model_dump(mode="json"),
                 "questions": [q.id for q in questions], "knowledge": self.knowledge if knowledge else None}
+
+
+def _ensemble(base: ReaderRun, facts: ReaderRun, test: list[Question]) -> EnsembleRun:
+    """`base` beside `facts`: their test logits summed as z-scores over each question's choices."""
+    correct = tuple(_argmax((standardized(b) + standardized(f)).tolist()) == q.labels.index(q.answer)
+                    for b, f, q in zip(base.scores, facts.scores, test, strict=True))
+    accuracy, low, high = bootstrap_ci(correct)
+    return EnsembleRun(f"{base.name}+{facts.name}", len(test), accuracy, (low, high), correct)
 
 
 def _argmax(scores: Sequence[float]) -> int:
@@ -164,4 +199,5 @@ def _read_run(folder: Path, stamp: dict) -> ReaderRun | None:
         return None
     run = record["run"]
     return ReaderRun(**{**run, "ci95": tuple(run["ci95"]), "correct": tuple(run["correct"]),
-                        "dev_accuracy": tuple(run["dev_accuracy"])})
+                        "dev_accuracy": tuple(run["dev_accuracy"]),
+                        "scores": tuple(tuple(s) for s in run.get("scores", ()))})

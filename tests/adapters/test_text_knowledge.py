@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import random
 
+import numpy as np
 import pytest
 import torch
 
 from kqa.adapters.config import AdapterConfig, TrainConfig
 from kqa.adapters.encoding import QuestionEncoder, collate, pad_id
+from kqa.adapters.ensemble import standardized
 from kqa.adapters.model import build_model, check_cache_allowed
 from kqa.adapters.reader import AdapterReader
 from kqa.adapters.saving import load_model, save_adapter
@@ -134,6 +136,30 @@ def test_knowledge_lift_trains_three_readers_and_pairs_them(tiny_bert_dir, tmp_p
     again = KnowledgeLift(adapter, train, AnswerRetriever(), progress=False).run(questions, tmp_path / "lift")
     assert again.readers == result.readers  # stored runs are reused, not retrained
     assert (tmp_path / "lift" / "facts" / "test.json").stat().st_mtime_ns == stamp
+
+    # the reader without facts beside each reader of facts, from the stored test logits
+    assert [e.name for e in result.ensembles] == ["without+facts", "without+control"]
+    test = {q.id: q for q in questions}
+    gold = [test[qid].labels.index(test[qid].answer) for qid in result.test_ids]
+    summed = [standardized(w) + standardized(f) for w, f in zip(without.scores, facts.scores)]
+    assert result.reader("without+facts").correct == tuple(int(np.argmax(z)) == g for z, g in zip(summed, gold))
+    assert [(p.a, p.b) for p in result.pairs][2:] == [("without+facts", "without"), ("without+facts", "without+control")]
+    assert "without beside facts (z-scores)" in result.table()
+
+
+def test_a_stored_reader_without_test_logits_is_tested_again_not_retrained(tiny_bert_dir, tmp_path):
+    questions = [make_question(f"Which word, number {i}?", WORDS[i % 5 : i % 5 + 3], f"t{i}", "A") for i in range(10)]
+    adapter = tiny_config(tiny_bert_dir, method="lora", knowledge="text", facts_per_choice=2)
+    train = TrainConfig(seed=0, train_fraction=0.6, dev_fraction=0.1, epochs=1, batch_size=4, max_length=48)
+    lift = KnowledgeLift(adapter, train, AnswerRetriever(), progress=False, readers=["without"])
+    first = lift.run(questions, tmp_path / "lift")
+    record = json.loads((tmp_path / "lift" / "without" / "test.json").read_text())
+    del record["run"]["scores"]  # as written before the logits were kept
+    (tmp_path / "lift" / "without" / "test.json").write_text(json.dumps(record))
+    weights = tmp_path / "lift" / "without" / "adapter" / "adapter.safetensors"
+    trained_at = weights.stat().st_mtime_ns
+    again = lift.run(questions, tmp_path / "lift")
+    assert weights.stat().st_mtime_ns == trained_at and again.readers == first.readers
 
 
 def test_lift_refuses_an_unknown_reader(tiny_bert_dir):
