@@ -29,6 +29,7 @@ import numpy as np
 
 from benchmarks.common import RESULTS, write_result
 from kqa.adapters.config import AdapterConfig, TrainConfig
+from kqa.adapters.ensemble import standardized
 from kqa.adapters.reader import AdapterReader
 from kqa.config import load_config
 from kqa.data import load_mixture, load_questions
@@ -42,12 +43,6 @@ from kqa.types import Evidence
 logger = logging.getLogger(__name__)
 SECOND_SEED = 1000  # the second reader without facts trains with seed + this, on the split of seed
 PAIRS = (("without", "without-2"), ("without", "facts"), ("without", "control"))
-
-
-def zscores(scores: list[tuple[float, ...]]) -> np.ndarray:
-    """(Q, C) logits standardized over each question's choices, so that two readers weigh the same."""
-    logits = np.asarray(scores, dtype=np.float64)
-    return (logits - logits.mean(axis=1, keepdims=True)) / (logits.std(axis=1, keepdims=True) + 1e-6)
 
 
 def run_tag(tag: str, spacy_model: str) -> tuple[list[str], dict[str, list[bool]], dict]:
@@ -70,14 +65,16 @@ def run_tag(tag: str, spacy_model: str) -> tuple[list[str], dict[str, list[bool]
     z = {}
     for name, source in sources.items():
         evidence = [source.run(q) if source else Evidence.empty(q) for q in test]
-        z[name] = zscores(AdapterReader(folder / name / "adapter", max_length=train.max_length).run(test, evidence))
+        scores = AdapterReader(folder / name / "adapter", max_length=train.max_length).run(test, evidence)
+        z[name] = np.array([standardized(s) for s in scores])  # (Q, C) as kqa.adapters.ensemble scores
     gold = np.array([q.labels.index(q.answer) for q in test])
     answers = {name: list(z[name].argmax(axis=1) == gold) for name in z}
     answers |= {f"{a}+{b}": list((z[a] + z[b]).argmax(axis=1) == gold) for a, b in PAIRS}
-    for stored in lift["result"]["readers"]:  # the same adapters on the same questions: the same answers
-        if [bool(c) for c in stored["correct"]] != [bool(c) for c in answers[stored["name"]]]:
-            logger.warning("%s: reader %r answers differently from its lift run", tag, stored["name"])
-    return [q.id for q in test], answers, _section(answers)
+    differ = [stored["name"] for stored in lift["result"]["readers"]  # the same adapters and questions: same answers
+              if [bool(c) for c in stored["correct"]] != [bool(c) for c in answers[stored["name"]]]]
+    if differ:
+        logger.warning("%s: readers %s answer differently from their lift run", tag, differ)
+    return [q.id for q in test], answers, _section(answers) | {"differ_from_lift_run": differ}
 
 
 def _section(answers: dict[str, list[bool]]) -> dict:

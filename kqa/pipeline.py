@@ -48,6 +48,10 @@ class KQAPipeline:
         else:  # the config says which reader answers, for the reports and the web page that show it
             config = override(config, reader=override(config.reader, {"adapter": "--adapter"}, adapter=str(adapter),
                                                       base_adapter=None))
+        if adapter is None and config.reader.base_adapter is not None:
+            raise ConfigError(f"`reader.base_adapter` is {config.reader.base_adapter!r}, but `reader.adapter` is null: "
+                              f"a reader without facts is read beside a trained facts reader, so set "
+                              f"`reader.adapter` too, or `reader.base_adapter: null`.")
         retriever = None
         if config.graph.path:  # retrieval (spaCy, FAISS) and adapters (peft) load only when asked for
             from kqa.retrieval.retriever import FactRetriever

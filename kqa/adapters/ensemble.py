@@ -44,14 +44,13 @@ class EnsembleReader:
 
     @property
     def uses_facts(self) -> bool:
-        return True
+        return self.inner.uses_facts  # the facts adapter's config (the first one)
 
     def warm_up(self) -> None:
         """Load the backbone and both adapters (loading refuses adapters of different backbones)."""
         self.inner.warm_up()
 
     def run(self, questions: Sequence[Question], evidence: Sequence[Evidence] | None = None) -> list[tuple[float, ...]]:
-        evidence = evidence if evidence is not None else [Evidence.empty(q) for q in questions]
         base, facts = self._logits(questions, evidence)
         return [tuple((standardized(b) + standardized(f)).tolist()) for b, f in zip(base, facts)]
 
@@ -69,9 +68,10 @@ class EnsembleReader:
             effects[text] = float(scores[chosen] - standardized(base)[chosen] - standardized(without)[chosen])
         return make_prediction(question, scores.tolist(), attribute(evidence, effects, read))
 
-    def _logits(self, questions: Sequence[Question], evidence: Sequence[Evidence]) -> tuple[list, list]:
-        """Per question, the base reader's logits (no facts) and the facts reader's (the given evidence)."""
+    def _logits(self, questions: Sequence[Question], evidence: Sequence[Evidence] | None) -> tuple[list, list]:
+        """Per question, the base reader's logits (no evidence, as it was trained) and the facts reader's (the given
+        evidence; None: no retriever)."""
         self.inner.set_active(BASE)
-        base = self.inner.run(questions, [Evidence.empty(q) for q in questions])
+        base = self.inner.run(questions, None)
         self.inner.set_active(FACTS)
         return base, self.inner.run(questions, evidence)

@@ -77,10 +77,16 @@ class LiftResult:
     ensembles: tuple[EnsembleRun, ...] = ()
 
     def reader(self, name: str) -> ReaderRun | EnsembleRun:
-        return next(r for r in (*self.readers, *self.ensembles) if r.name == name)
+        runs = {r.name: r for r in (*self.readers, *self.ensembles)}
+        if name not in runs:
+            raise KeyError(f"no reader {name!r} in this lift; it has {sorted(runs)}")
+        return runs[name]
 
     def pair(self, a: str, b: str) -> PairedStats:
-        return next(p for p in self.pairs if (p.a, p.b) == (a, b))
+        pairs = {(p.a, p.b): p for p in self.pairs}
+        if (a, b) not in pairs:
+            raise KeyError(f"no pair ({a!r}, {b!r}) in this lift (were both readers trained?); it has {sorted(pairs)}")
+        return pairs[(a, b)]
 
     def table(self) -> str:
         n_train, n_dev, n_test = self.split
@@ -170,7 +176,10 @@ class KnowledgeLift:
     def _stamp(self, questions, knowledge: bool) -> dict:
         """What a stored run must match to be reused: the settings, the questions, and for a reader of facts the
         graph and the retrieval settings."""
-        return {"adapter": self.adapter.model_dump(mode="json"), "train": self.train.model_dump(mode="json"),
+        train = self.train.model_dump(mode="json")
+        if train["split_seed"] is None:  # unset: the stamp of a run stored before the field existed still matches
+            del train["split_seed"]
+        return {"adapter": self.adapter.model_dump(mode="json"), "train": train,
                 "questions": [q.id for q in questions], "knowledge": self.knowledge if knowledge else None}
 
 

@@ -76,3 +76,6 @@ def test_a_pipeline_with_a_base_adapter_answers_with_both(two_readers, tmp_path)
     with pytest.raises(ConfigError, match=r"`reader.base_adapter` is '.*nowhere', and there is no such folder.*"
                                           r"`reader.base_adapter: null`"):
         KQAPipeline.from_config({"reader": {"adapter": str(facts_dir), "base_adapter": str(tmp_path / "nowhere")}})
+    with pytest.raises(ConfigError, match=r"`reader.base_adapter` is '.*base', but `reader.adapter` is null"):
+        KQAPipeline.from_config({"reader": {"base_adapter": str(base_dir)}})
+    assert pipeline.reader.uses_facts  # the facts adapter reads facts (knowledge: text)

@@ -154,12 +154,15 @@ def test_a_stored_reader_without_test_logits_is_tested_again_not_retrained(tiny_
     lift = KnowledgeLift(adapter, train, AnswerRetriever(), progress=False, readers=["without"])
     first = lift.run(questions, tmp_path / "lift")
     record = json.loads((tmp_path / "lift" / "without" / "test.json").read_text())
+    assert "split_seed" not in record["stamp"]["train"]  # unset: stamps written before the field existed still match
     del record["run"]["scores"]  # as written before the logits were kept
     (tmp_path / "lift" / "without" / "test.json").write_text(json.dumps(record))
     weights = tmp_path / "lift" / "without" / "adapter" / "adapter.safetensors"
     trained_at = weights.stat().st_mtime_ns
     again = lift.run(questions, tmp_path / "lift")
     assert weights.stat().st_mtime_ns == trained_at and again.readers == first.readers
+    with pytest.raises(KeyError, match=r"no pair \('facts', 'without'\) in this lift \(were both readers trained"):
+        again.pair("facts", "without")
 
 
 def test_lift_refuses_an_unknown_reader(tiny_bert_dir):
