@@ -82,8 +82,8 @@ class DemoResult:
     report: str  # compare/compare.json
     out_dir: str
     # pipelines/default.yaml's reader, the reader without facts beside the facts reader (kqa.adapters.ensemble):
-    ensemble_over_without: PairedStats | None = None  # (without+facts) - without
-    ensemble_over_control: PairedStats | None = None  # (without+facts) - (without+control)
+    ensemble_over_without: PairedStats  # (without+facts) - without
+    ensemble_over_control: PairedStats  # (without+facts) - (without+control)
 
     def table(self) -> str:
         n_train, n_dev, n_test = self.split
@@ -94,10 +94,8 @@ class DemoResult:
                  ("facts reader over the control", self.knowledge_effect),
                  ("default reader over the without", self.ensemble_over_without),
                  ("default reader over the without + control", self.ensemble_over_control)]
-        for label, effect in lifts:
-            if effect is not None:
-                lines.append(f"knowledge lift, {label} reader: {effect.difference:+.4f} "
-                             f"[{effect.ci95[0]:+.4f}, {effect.ci95[1]:+.4f}], McNemar p={effect.mcnemar_p:.3g}")
+        lines += [f"knowledge lift, {label} reader: {effect.difference:+.4f} [{effect.ci95[0]:+.4f}, "
+                  f"{effect.ci95[1]:+.4f}], McNemar p={effect.mcnemar_p:.3g}" for label, effect in lifts]
         lines.append(f"graph: {self.graph_counts.get('nodes', 0)} concepts, {self.graph_counts.get('edges', 0)} edges")
         lines.append("time: " + ", ".join(f"{name} {s:.0f} s" for name, s in self.stage_seconds))
         lines.append(f"report: {self.report}")

@@ -58,14 +58,15 @@ class EnsembleReader:
         """Leave-one-out effects of the chosen answer's facts on its ensemble score, exactly: the base reader reads
         no facts, so only the facts reader's logit of the chosen choice moves, and the z-scores are recomputed."""
         (base,), (facts,) = self._logits([question], [evidence])
-        scores = standardized(base) + standardized(facts)
+        z_facts = standardized(facts)
+        scores = standardized(base) + z_facts
         chosen = best_choice(scores.tolist())
         read = self.inner.facts_read(evidence, chosen)  # the facts adapter is active after _logits
         effects = {}
         for text, effect in leave_one_out(self.inner, question, chosen, read.facts).items():
             without = np.array(facts, dtype=np.float64)
             without[chosen] -= effect  # the facts reader's logit of the chosen choice without that fact
-            effects[text] = float(scores[chosen] - standardized(base)[chosen] - standardized(without)[chosen])
+            effects[text] = float(z_facts[chosen] - standardized(without)[chosen])  # the base's z-score cancels
         return make_prediction(question, scores.tolist(), attribute(evidence, effects, read))
 
     def _logits(self, questions: Sequence[Question], evidence: Sequence[Evidence] | None) -> tuple[list, list]:

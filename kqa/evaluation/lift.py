@@ -135,9 +135,9 @@ class KnowledgeLift:
         sources = {"without": None, "facts": self.retriever, "control": control}
         folders = {name: out / name for name in READERS} | ({"without": Path(without_dir)} if without_dir else {})
         runs = [self._reader(name, questions, extra, test, sources[name], folders[name]) for name in self.readers]
-        ensembles = tuple(_ensemble(base, facts, test) for base, facts in
-                          ((r, s) for r in runs for s in runs if (r.name, s.name) in ENSEMBLES))
-        by_name = {r.name: r for r in (*runs, *ensembles)}
+        trained = {r.name: r for r in runs}
+        ensembles = tuple(_ensemble(trained[b], trained[f], test) for b, f in ENSEMBLES if b in trained and f in trained)
+        by_name = trained | {e.name: e for e in ensembles}
         pairs = tuple(paired_stats(a, by_name[a].correct, b, by_name[b].correct)
                       for a, b in (*PAIRS, *ENSEMBLE_PAIRS) if a in by_name and b in by_name)
         evidence = [self.retriever.run(q) for q in test]
