@@ -15,7 +15,8 @@ run's stored ones.
     python -m benchmarks.bench_lift_ensemble --name default-runs minilm-lora-text-direct-runs \
         minilm-lora-text-direct-runs-seed1 minilm-lora-text-direct-runs-seed2
 
-Writes benchmarks/results/ensemble_<name>.json after each run.
+Writes benchmarks/results/ensemble_<name>.json after each run, and each run's test z-scores to
+runs/lift/<tag>/test_z.npz.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def run_tag(tag: str, spacy_model: str) -> tuple[list[str], dict[str, list[bool]
         evidence = [source.run(q) if source else Evidence.empty(q) for q in test]
         scores = AdapterReader(folder / name / "adapter", max_length=train.max_length).run(test, evidence)
         z[name] = np.array([standardized(s) for s in scores])  # (Q, C) as kqa.adapters.ensemble scores
+    np.savez(folder / "test_z.npz", ids=[q.id for q in test], **z)  # for further analyses, without re-scoring
     gold = np.array([q.labels.index(q.answer) for q in test])
     answers = {name: list(z[name].argmax(axis=1) == gold) for name in z}
     answers |= {f"{a}+{b}": list((z[a] + z[b]).argmax(axis=1) == gold) for a, b in PAIRS}

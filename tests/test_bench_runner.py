@@ -1,0 +1,22 @@
+"""`make bench` (benchmarks/run.py) runs every benchmark that needs no argument and names the rest."""
+
+import re
+from pathlib import Path
+
+from benchmarks.run import HERE, NEEDS_ARGUMENTS
+
+ARGUMENT = re.compile(r"add_argument\((.*)\)")
+
+
+def needs_arguments(script: Path) -> bool:
+    """A positional argument without a default (nargs other than "?" / "*") or a required option."""
+    for call in ARGUMENT.findall(script.read_text(encoding="utf-8")):
+        positional = re.match(r'"[a-z]', call) and not re.search(r'nargs="[?*]"', call)
+        if positional or "required=True" in call:
+            return True
+    return False
+
+
+def test_make_bench_skips_exactly_the_scripts_that_need_arguments():
+    scripts = sorted(HERE.glob("bench_*.py"))
+    assert {s.stem for s in scripts if needs_arguments(s)} == set(NEEDS_ARGUMENTS)
