@@ -4,8 +4,9 @@ and the paired lifts (facts - without), (facts - control) with bootstrap CI and 
 
     python -m benchmarks.bench_lift --pipeline pipelines/encoder-facts.yaml --graph graphs/cn4-csqa --n 1221
 
-Each reader is saved under runs/lift/<tag>/<reader>/ with its test result, so a stopped run resumes where it was.
-The JSON goes to benchmarks/results/lift_<tag>.json after each reader.
+Each reader is saved under runs/lift/<tag>/<reader>/ with its test result (test.json, with its test logits) as soon
+as it is tested, so a stopped run resumes where it was; the JSON goes to benchmarks/results/lift_<tag>.json once
+every reader is done.
 """
 
 from __future__ import annotations
