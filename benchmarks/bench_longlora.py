@@ -35,7 +35,12 @@ def main(argv: list[str] | None = None) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-        print(json.dumps(run_setting(args.stack[0], args.tokens[0], args.mode, args.layers, args.reps, args.device)))
+        try:
+            row = run_setting(args.stack[0], args.tokens[0], args.mode, args.layers, args.reps, args.device)
+        except torch.OutOfMemoryError:  # a finding, not a failure: full attention at 32k tokens does not fit
+            row = {"stack": args.stack[0], "tokens": args.tokens[0], "mode": args.mode, "time_s": None,
+                   "memory_mb": None, "out_of_memory": True}
+        print(json.dumps(row))
         return
     _check_device(args.device)
     tokens = args.tokens or ([256, 512] if args.quick else [2048, 4096, 8192])
@@ -78,7 +83,7 @@ def _in_subprocess(args, stack: str, tokens: int, mode: str) -> dict:
            "--threads", str(args.threads)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     row = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"{stack:9s} {tokens:6d} {mode:4s} {row['time_s']:8.3f} s {row['memory_mb']:9.1f} MiB", file=sys.stderr)
+    print(f"{stack:9s} {tokens:6d} {mode:4s} {row['time_s']} s {row['memory_mb']} MiB", file=sys.stderr)
     return row
 
 
@@ -144,8 +149,12 @@ def _ratios(rows: list[dict]) -> list[dict]:
     by_key = {(r["stack"], r["tokens"], r["mode"]): r for r in rows}
     out = []
     for (stack, tokens, mode), s2 in by_key.items():
-        if mode == "s2":
-            full = by_key[(stack, tokens, "full")]
+        full = by_key.get((stack, tokens, "full"))
+        if mode != "s2" or full is None:
+            continue
+        if None in (full["time_s"], s2["time_s"]):  # one of them ran out of memory: no ratio
+            out.append({"stack": stack, "tokens": tokens, "time": None, "memory": None})
+        else:
             out.append({"stack": stack, "tokens": tokens, "time": round(s2["time_s"] / full["time_s"], 3),
                         "memory": round(s2["memory_mb"] / max(full["memory_mb"], 1e-9), 3)})
     return out
@@ -157,8 +166,9 @@ def _print_table(rows: list[dict], summary: list[dict]) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for s in summary:
         full, s2 = by_key[(s["stack"], s["tokens"], "full")], by_key[(s["stack"], s["tokens"], "s2")]
-        print(f"| {s['stack']} | {s['tokens']} | {full['time_s']:.3f} | {s2['time_s']:.3f} | {s['time']:.2f} | "
-              f"{full['memory_mb']:.0f} | {s2['memory_mb']:.0f} | {s['memory']:.2f} |")
+        cells = [full["time_s"], s2["time_s"], s["time"], full["memory_mb"], s2["memory_mb"], s["memory"]]
+        print(f"| {s['stack']} | {s['tokens']} | " + " | ".join("out of memory" if c is None else f"{c:g}" for c in cells)
+              + " |")
 
 
 if __name__ == "__main__":

@@ -6,10 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 HERE = Path(__file__).resolve().parent
 # Analyses of earlier runs or of a downloaded corpus: they need arguments (their docstrings say which), so `make
 # bench` names them instead of failing on them.
 NEEDS_ARGUMENTS = ("bench_corpus_cooccurrence", "bench_evidence", "bench_lift_ensemble", "bench_lift_strata")
+NEEDS_CUDA = ("bench_qlora",)  # QLoRA's NF4 kernels exist for CUDA only: skipped on a machine without a GPU
 
 
 def main() -> int:
@@ -17,6 +20,9 @@ def main() -> int:
     for script in sorted(HERE.glob("bench_*.py")):
         if script.stem in NEEDS_ARGUMENTS:
             print(f"== {script.stem}: skipped, it needs arguments (python -m benchmarks.{script.stem} --help)", flush=True)
+            continue
+        if script.stem in NEEDS_CUDA and not torch.cuda.is_available():
+            print(f"== {script.stem}: skipped, it needs a CUDA GPU", flush=True)
             continue
         print(f"== {script.stem}", flush=True)
         if subprocess.run([sys.executable, "-m", f"benchmarks.{script.stem}"], check=False, cwd=HERE.parent).returncode:
