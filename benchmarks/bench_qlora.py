@@ -6,7 +6,8 @@
 Backbones are Llamas of SmolLM2's shapes with random weights (memory and time do not depend on the values; nothing is
 downloaded), saved once in bf16 to a temporary folder and loaded through kqa's own path (`build_model`; with
 `adapter.quantization: nf4` that is NF4 with double quantization and bf16 compute, as pipelines/gpu-qlora.yaml).
-Both modes train the same LoRA (r 16 on every projection) and scoring head. One step = forward + backward + AdamW
+Every mode trains the same LoRA (r 16 on every projection) and scoring head; `qlora-nf4-checkpointing` also
+recomputes each layer in the backward pass (`train.gradient_checkpointing`). One step = forward + backward + AdamW
 step on 8 questions x 5 choices x 128 tokens. Each (shape, mode) runs in a fresh subprocess; `model_mb` is
 torch.cuda.memory_allocated after loading, `peak_mb` the max_memory_allocated over the steps, `time_s` the median of
 `--reps` steps after one warm-up. Writes benchmarks/results/qlora.json. On a machine without CUDA it stops with a
@@ -35,7 +36,9 @@ SHAPES = {  # LlamaConfig fields of SmolLM2-135M and SmolLM2-1.7B; "tiny" is for
     "tiny": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
              "num_key_value_heads": 2, "vocab_size": 512},
 }
-MODES = {"lora-bf16": None, "qlora-nf4": "nf4"}  # mode -> adapter.quantization
+MODES = {  # mode -> (adapter.quantization, train.gradient_checkpointing)
+    "lora-bf16": (None, False), "qlora-nf4": ("nf4", False), "qlora-nf4-checkpointing": ("nf4", True),
+}
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 QUESTIONS, CHOICES, TOKENS = 8, 5, 128
 
@@ -115,9 +118,10 @@ def run_setting(folder: Path, mode: str, reps: int, device: str) -> dict:
     from kqa.adapters.config import AdapterConfig, LoraSettings
 
     cuda = device.startswith("cuda")
+    quantization, checkpointing = MODES[mode]
     adapter = AdapterConfig(backbone=str(folder), method="lora", knowledge="text", dtype="bfloat16",
-                            quantization=MODES[mode], lora=LoraSettings(r=16, alpha=32, target_modules=TARGETS))
-    model, batch = _model_and_batch(adapter, device)
+                            quantization=quantization, lora=LoraSettings(r=16, alpha=32, target_modules=TARGETS))
+    model, batch = _model_and_batch(adapter, device, checkpointing)
     model_mb = round(torch.cuda.memory_allocated() / 2**20, 1) if cuda else None
     labels = torch.zeros(QUESTIONS, dtype=torch.long, device=device)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
@@ -135,19 +139,23 @@ def run_setting(folder: Path, mode: str, reps: int, device: str) -> dict:
         sync()
         if i:  # the first step is a warm-up
             times.append(time.perf_counter() - began)
-    return {"mode": mode, "quantization": MODES[mode], "trainable": model.trainable_parameters(),
+    return {"mode": mode, "quantization": quantization, "gradient_checkpointing": checkpointing,
+            "trainable": model.trainable_parameters(),
             "backbone_parameters": model.backbone_parameters(), "model_mb": model_mb,
             "peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
             "time_s": round(statistics.median(times), 4), "times_s": [round(t, 4) for t in times]}
 
 
-def _model_and_batch(adapter, device: str):
-    """kqa's model over the saved backbone, and one batch of QUESTIONS x CHOICES sequences cut at TOKENS."""
+def _model_and_batch(adapter, device: str, checkpointing: bool):
+    """kqa's model over the saved backbone (layers recomputed in the backward pass with `checkpointing`, as
+    `train.gradient_checkpointing` does), and one batch of QUESTIONS x CHOICES sequences cut at TOKENS."""
     from kqa.adapters.encoding import collate, pad_id
     from kqa.adapters.model import build_model
     from kqa.data import question_from_text
 
     model, tokenizer = build_model(adapter)
+    if checkpointing:
+        model.recompute_layers()
     model.to(device).train()
     stem = " ".join(["which of these things would you most likely find in a kitchen drawer"] * 4)
     questions = [question_from_text(f"{stem} {i}?", [f"choice {i} {c}" for c in "abcde"], f"q{i}")
@@ -156,13 +164,14 @@ def _model_and_batch(adapter, device: str):
     return model, collate([encoder.encode(q, None) for q in questions], pad_id(tokenizer)).to(device)
 
 
-def _ratio(rows: list[dict], shape: str) -> dict | None:
+def _ratio(rows: list[dict], shape: str) -> dict:
+    """Each QLoRA mode over LoRA on the bf16 backbone (model memory, peak memory, step time)."""
     by_mode = {r["mode"]: r for r in rows if r["shape"] == shape}
-    if set(by_mode) != set(MODES) or by_mode["lora-bf16"]["peak_mb"] is None:
-        return None
-    lora, qlora = by_mode["lora-bf16"], by_mode["qlora-nf4"]
-    return {"model_mb": round(qlora["model_mb"] / lora["model_mb"], 3),
-            "peak_mb": round(qlora["peak_mb"] / lora["peak_mb"], 3), "time_s": round(qlora["time_s"] / lora["time_s"], 3)}
+    lora = by_mode.get("lora-bf16")
+    if lora is None or lora["peak_mb"] is None:
+        return {}
+    return {mode: {key: round(row[key] / lora[key], 3) for key in ("model_mb", "peak_mb", "time_s")}
+            for mode, row in by_mode.items() if mode != "lora-bf16"}
 
 
 if __name__ == "__main__":

@@ -124,6 +124,8 @@ class Trainer:
         model, tokenizer = build_model(self.adapter, seed=self.config.seed)
         if init_from is not None:
             _init_from(model, init_from)
+        if self.config.gradient_checkpointing:
+            model.recompute_layers()
         self._prepare_long_context(model)
         return model, tokenizer
 

@@ -71,10 +71,13 @@ def test_qlora_backbone_is_nf4_with_double_quantization_and_only_lora_trains(lla
         "lora_A", "lora_B", "heads"}
 
 
-def test_qlora_overfits_a_batch_and_leaves_the_4bit_weights_untouched(llama_dir):
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_qlora_overfits_a_batch_and_leaves_the_4bit_weights_untouched(llama_dir, checkpointing):
     import bitsandbytes as bnb
 
     model, tokenizer = build_model(qlora(llama_dir))
+    if checkpointing:  # train.gradient_checkpointing: the NF4 layers run again in the backward pass
+        model.recompute_layers()
     model.to("cuda").train()
     frozen = next(m for m in model.backbone.modules() if isinstance(m, bnb.nn.Linear4bit)).weight
     before = frozen.data.clone()

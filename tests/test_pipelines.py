@@ -75,6 +75,7 @@ def test_gpu_qlora_is_nf4_lora_on_cuda_for_any_hub_model():
     assert config.adapter.quantization == "nf4" and config.adapter.uses_lora
     assert config.model.device.startswith("cuda")
     assert {"q_proj", "v_proj", "down_proj"} <= set(config.adapter.lora.target_modules)
+    assert config.train.gradient_checkpointing  # QLoRA's memory saving needs it (benchmarks/results/qlora*.json)
     raw = config.model_dump(mode="json")
     raw["adapter"]["backbone"] = raw["model"]["name"] = "HuggingFaceTB/SmolLM2-1.7B-Instruct"  # a hub id is allowed
     assert load_config(raw).adapter.backbone == "HuggingFaceTB/SmolLM2-1.7B-Instruct"

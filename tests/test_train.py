@@ -18,7 +18,7 @@ from kqa.config import load_config
 from kqa.errors import ConfigError, ModelUnavailableError, StoreError
 from kqa.train import Trainer, split_questions
 from kqa.trainloop import GROUP_BATCHES, TrainLoop, grouped_by_length
-from tests.test_adapter_model import FakeRetriever, make_question, save_tiny_bert, tiny_config
+from tests.test_adapter_model import FakeRetriever, batch_for, make_question, save_tiny_bert, tiny_config
 
 WORDS = ["fish", "paper", "stone", "river", "bread", "cloud", "chair", "lamp", "snow", "apple", "horse", "glass"]
 QUESTIONS = [make_question(f"Which thing goes with {WORDS[i % 12]} number {i}?",
@@ -126,6 +126,47 @@ def test_activation_cache_gives_the_same_loss_curve(backbone, tiny_bert_dir, tin
     assert (tmp_path / "cached" / "cache" / "activation_cache.f32").is_file()  # memory-mapped (over 0 MB)
     assert cached.losses == pytest.approx(plain.losses, abs=1e-5)
     assert cached.cache_seconds > 0
+
+
+@pytest.mark.parametrize("backbone", ["bert", "llama"])
+def test_gradient_checkpointing_recomputes_each_layer_and_gives_the_same_gradients(backbone, tiny_bert_dir,
+                                                                                   tiny_llama_dir):
+    folder = tiny_bert_dir if backbone == "bert" else tiny_llama_dir
+    adapter = tiny_config(folder, method="lora", lora=LoraSettings(dropout=0.2))  # dropout inside the layers
+    grads, calls = [], []
+    for checkpointing in (False, True):
+        model, tokenizer = build_model(adapter, seed=3)
+        if checkpointing:
+            model.recompute_layers()
+        model.train()
+        assert model.backbone.training is False  # the frozen layers' dropout stays off either way
+        count = []
+        inner = next(m for m in model.layers[0].children())  # a submodule: its hooks fire in the recomputation too
+        inner.register_forward_hook(lambda *_, seen=count: seen.append(1))
+        batch = batch_for(model, tokenizer)
+        torch.manual_seed(0)
+        loss = torch.nn.functional.cross_entropy(model(batch), torch.tensor([0, 1]))
+        loss.backward()
+        calls.append(len(count))
+        grads.append({k: p.grad.clone() for k, p in model.named_parameters() if p.requires_grad})
+    assert calls[1] == 2 * calls[0]  # each layer ran again in the backward pass
+    assert grads[0].keys() == grads[1].keys()
+    for key in grads[0]:
+        torch.testing.assert_close(grads[1][key], grads[0][key], atol=1e-6, rtol=1e-5)
+
+
+def test_gradient_checkpointing_refuses_the_gated_stream(tiny_bert_dir):
+    model, _ = build_model(tiny_config(tiny_bert_dir, method="gated+lora"))
+    with pytest.raises(ConfigError, match=r"`train.gradient_checkpointing` cannot be used with `adapter.method` "
+                                          r"'gated\+lora'.*set `train.gradient_checkpointing: false`"):
+        model.recompute_layers()
+
+
+def test_gradient_checkpointing_trains_through_the_trainer(tiny_bert_dir, tmp_path):
+    adapter = tiny_config(tiny_bert_dir, method="lora")
+    plain = run(adapter, train_config(epochs=1), tmp_path / "plain")
+    recomputed = run(adapter, train_config(epochs=1, gradient_checkpointing=True), tmp_path / "recomputed")
+    assert recomputed.losses == pytest.approx(plain.losses, abs=1e-5)
 
 
 def test_activation_cache_refuses_lora_below_the_first_adapted_layer(tiny_bert_dir, tmp_path):

@@ -214,6 +214,11 @@ class TrainConfig(BaseModel):
     cache_memory_mb: int = Field(
         512, ge=0, description="Activation caches larger than this are memory-mapped on disk under the output folder."
     )
+    gradient_checkpointing: bool = Field(
+        False, description="Keep only each backbone layer's input and recompute the layer in the backward pass: "
+        "less activation memory for more time (QLoRA's setting for big backbones and batches; "
+        "benchmarks/results/qlora.json)."
+    )
     coreset: float | None = Field(
         None, gt=0, le=1, description="DEFT: train on this share of the train split, picked by K-means over question "
         "embeddings (the question nearest each centroid); null: all of it."

@@ -177,8 +177,9 @@ class KnowledgeLift:
         """What a stored run must match to be reused: the settings, the questions, and for a reader of facts the
         graph and the retrieval settings."""
         train = self.train.model_dump(mode="json")
-        if train["split_seed"] is None:  # unset: the stamp of a run stored before the field existed still matches
-            del train["split_seed"]
+        for field, unset in (("split_seed", None), ("gradient_checkpointing", False)):  # unset: the stamp of a run
+            if train[field] is unset:  # stored before the field existed still matches
+                del train[field]
         return {"adapter": self.adapter.model_dump(mode="json"), "train": train,
                 "questions": [q.id for q in questions], "knowledge": self.knowledge if knowledge else None}
 
