@@ -250,7 +250,11 @@ class KnowledgeModel(nn.Module):
         if not getattr(base, "supports_gradient_checkpointing", False):
             raise ConfigError(f"`train.gradient_checkpointing` needs a backbone that supports it; "
                               f"{self.config.backbone!r} ({type(base).__name__}) does not. Set it to false.")
-        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        kwargs = {"use_reentrant": False}
+        if hasattr(base, "activation_checkpointing_enable"):  # the newer name; the older one warns that it will go
+            base.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         self.checkpointing = True
         self.train(self.training)
 
