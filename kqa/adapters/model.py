@@ -72,7 +72,6 @@ class KnowledgeModel(nn.Module):
         self.virtual = virtual_tokens(config)  # V tokens prepended to the hidden states (prompt, p-tuning)
         self.injector = KnowledgeInjector(self.layers, self.layer_ids) if config.uses_gated else None
         self.merged = False
-        self.checkpointing = False  # set by recompute_layers
         self.init_seed: int | None = None  # set by build_model, which seeds the first set's initialisation
         self.active = name
         self.set_active(name)
@@ -233,20 +232,20 @@ class KnowledgeModel(nn.Module):
         for key, module in self.backbone.named_modules():
             if key.endswith("lora_dropout") or key == "prompt_encoder":
                 module.train(mode)
-        if self.checkpointing:  # transformers recomputes a layer only while the layer itself is in training mode;
-            for layer in self.layers:  # its submodules (dropout) stay in eval mode, so the recomputation is exact
+        for layer in self.layers:  # recompute_layers: transformers recomputes a layer only while the layer itself is
+            if getattr(layer, "gradient_checkpointing", False):  # in training mode; its dropout stays in eval mode
                 layer.training = mode
         return self
 
     def recompute_layers(self) -> None:
         """Gradient checkpointing (`train.gradient_checkpointing`): each backbone layer keeps only its input and is
         run again in the backward pass. Non-reentrant, so it works whether or not the layer's input needs a gradient."""
-        base = self.backbone.get_base_model() if hasattr(self.backbone, "get_base_model") else self.backbone
         if self.injector is not None:  # its hooks feed the facts only during the forward pass, not the recomputation
             raise ConfigError(f"`train.gradient_checkpointing` cannot be used with `adapter.method` "
                               f"{self.config.method!r}: the knowledge stream is fed into the layers during the forward "
                               f"pass only. Use a method without the gated stream (lora, lora-fa, ia3, ...) or set "
                               f"`train.gradient_checkpointing: false`.")
+        base = self.backbone.get_base_model() if hasattr(self.backbone, "get_base_model") else self.backbone
         if not getattr(base, "supports_gradient_checkpointing", False):
             raise ConfigError(f"`train.gradient_checkpointing` needs a backbone that supports it; "
                               f"{self.config.backbone!r} ({type(base).__name__}) does not. Set it to false.")
@@ -255,7 +254,6 @@ class KnowledgeModel(nn.Module):
             base.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
         else:
             base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-        self.checkpointing = True
         self.train(self.training)
 
     # ---- combining LoRA sets; merging a LoRA or (IA)^3 set ----------------------------------------------------------
