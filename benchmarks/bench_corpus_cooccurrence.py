@@ -6,7 +6,7 @@
 For every choice of every CSQA validation question: is there a corpus sentence that names the choice (all its content
 words) and one of the question's *other* content words (not those of its given concept, which CSQA's distractors share
 by construction)? The share of gold and of wrong choices with one says how much such sentences could discriminate;
-ConceptNet 4's edges from the same words give 26.9 % of gold choices against 15.6 % of wrong ones (README). Words are
+ConceptNet 4's edges from the same words give 26.9 % of gold choices against 15.6 % of wrong ones (docs/results.md). Words are
 lowercased, stop words dropped, a plural "s" stripped. The corpus: a JSON object {title: text} or list of texts.
 Writes benchmarks/results/corpus_cooccurrence_<tag>.json.
 """

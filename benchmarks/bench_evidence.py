@@ -47,12 +47,12 @@ def main() -> None:
         seconds.append(time.perf_counter() - start)
         rows.append((question, evidence))
     result = {"graph": str(args.graph), "data": args.data, "n": len(questions), "open_seconds": round(open_s, 1),
-              "retrieval": config.retrieval.model_dump(mode="json"), **quality(rows), **latency(seconds),
+              "retrieval": config.retrieval.model_dump(mode="json"), **quality(rows),
+              "facts_alone": facts_alone(rows), **latency(seconds),
               "peak_rss_mb": peak_rss_mb(), "examples": examples(rows, args.show)}
     path = write_result(f"evidence_{args.tag}", result)
     for key in ("question_linked", "choice_linked", "gold_connected", "wrong_connected", "gold_direct", "wrong_direct",
-                "facts_per_choice",
-                "p50_ms", "p99_ms"):
+                "facts_per_choice", "facts_alone", "p50_ms", "p99_ms"):
         print(f"{key:<18} {result[key]}")
     print(f"written to {path}")
 
@@ -75,6 +75,22 @@ def quality(rows) -> dict:
             "gold_direct": round(sum(direct[True]) / max(len(direct[True]), 1), 4),
             "wrong_direct": round(sum(direct[False]) / max(len(direct[False]), 1), 4),
             "facts_per_choice": round(sum(facts) / max(len(facts), 1), 2)}
+
+
+def facts_alone(rows) -> dict:
+    """Expected accuracy of picking, without the question, a choice the facts favour (ties split evenly), and chance."""
+    def expected(rule) -> float:
+        total = 0.0
+        for question, evidence in rows:
+            values = [rule(facts) for facts in evidence.per_choice]
+            best = [i for i, v in enumerate(values) if v == max(values)]
+            gold = question.labels.index(question.answer)
+            total += (gold in best) / len(best)
+        return round(total / max(len(rows), 1), 4)
+
+    return {"has_connecting_fact": expected(lambda facts: any(f.origin in CONNECTING for f in facts)),
+            "most_facts": expected(len),
+            "chance": round(sum(1 / len(q.choices) for q, _ in rows) / max(len(rows), 1), 4)}
 
 
 def latency(seconds: list[float]) -> dict:

@@ -14,6 +14,9 @@ class RetrievalConfig(BaseModel):
 
     top_k: int = Field(5, gt=0, description="Facts kept per answer choice.")
     graph_k: int = Field(20, gt=0, description="Graph candidates per choice before fusion.")
+    per_pair: int | None = Field(None, gt=0, description="At most this many of a choice's facts join the same two "
+                                 "concepts (either way round); the next best fact joining other concepts takes the "
+                                 "place. None keeps every fact.")
     dense_k: int = Field(10, ge=0, description="Dense-search candidates per choice before fusion; 0 turns dense off.")
     mix: float = Field(0.5, ge=0, le=1, description="Weight of the graph score; 1 - mix weighs the cosine similarity.")
     definitions: bool = Field(False, description="Give each choice its concept's definition (kqa graph import "

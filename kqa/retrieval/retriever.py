@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -136,11 +137,18 @@ class FactRetriever:
             g, kind = graph.get(tid, (0.0, "dense"))
             score = mix * g + (1 - mix) * max(dense.get(tid, 0.0), 0.0)
             scored.append((score, tid, kind))
-        facts = []
-        for score, tid, kind in sorted(scored, key=lambda s: (-s[0], s[1]))[: self.config.top_k]:
+        facts, pairs = [], Counter()
+        for score, tid, kind in sorted(scored, key=lambda s: (-s[0], s[1])):
             edge = self.store.edge(tid)
-            if edge is not None:  # an index a little ahead of a graph read earlier: skip what is gone
-                facts.append(edge_fact(edge, round(score, 6), origin=kind))
+            if edge is None:  # an index a little ahead of a graph read earlier: skip what is gone
+                continue
+            pair = frozenset((edge.head, edge.tail))
+            if self.config.per_pair is not None and pairs[pair] >= self.config.per_pair:
+                continue  # "dirt IsA ground", "ground IsA dirt", ...: one pair of concepts would fill every slot
+            pairs[pair] += 1
+            facts.append(edge_fact(edge, round(score, 6), origin=kind))
+            if len(facts) == self.config.top_k:
+                break
         return tuple(facts)
 
 

@@ -81,6 +81,28 @@ def test_negated_assertions_are_never_retrieved(tmp_path):
     assert [f.text for f in evidence.per_choice[1]][:1] == ["a penguin can swim"]
 
 
+def test_per_pair_gives_the_slots_of_one_concept_pair_to_other_concepts(tmp_path):
+    from kqa.graph.builder import import_documents
+    from tests.retrieval.conftest import document
+
+    import_documents(tmp_path / "g", [document("d", [("fish", "AtLocation", "aquarium"), ("aquarium", "HasA", "fish"),
+                                                     ("fish", "IsA", "aquarium"), ("live", "RelatedTo", "aquarium")])])
+    question = _question("Where would you keep a live fish?", ["aquarium", "oven"])
+
+    def pairs(per_pair):
+        config = RetrievalConfig(dense_k=0, top_k=2, per_pair=per_pair, paths={"choice_weight": 0.0})
+        facts = FactRetriever.from_graph(tmp_path / "g", "en-core-web-sm", config).run(question).per_choice[0]
+        return [frozenset((f.head, f.tail)) for f in facts]
+
+    assert pairs(None) == [frozenset(("fish", "aquarium"))] * 2  # the three fish-aquarium edges outrank RelatedTo
+    assert pairs(1) == [frozenset(("fish", "aquarium")), frozenset(("live", "aquarium"))]
+
+
+def test_per_pair_must_be_positive():
+    with pytest.raises(ValueError, match="per_pair"):
+        RetrievalConfig(per_pair=0)
+
+
 def test_definitions_are_ranked_after_connecting_facts(tmp_path):
     from kqa.graph.builder import import_documents
     from kqa.graph.model import ConceptInfo, Document
