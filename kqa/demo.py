@@ -9,10 +9,10 @@
           text) on the train part of a seeded train/dev/test split of the first N CSQA validation questions (there is
           no packaged training split): without facts, with the retrieved facts, with control facts (another
           question's) — kqa.evaluation.lift
-4. eval   each reader on the test part, the paired lifts (facts - without, facts - control), the default reader
-          (pipelines/default.yaml: the reader without facts beside the facts reader, kqa.adapters.ensemble) against
-          the reader without facts and against the reader without facts beside the control reader, and optionally a
-          zero-shot row (`reader_pipeline`)
+4. eval   each reader on the test part and the paired lifts of the facts reader (pipelines/default.yaml's reader)
+          over the reader without facts and over the control reader; beside them the pairs of kqa.adapters.ensemble
+          (`reader.base_adapter`: the reader without facts beside the facts reader, and beside the control reader),
+          from the stored test logits, and optionally a zero-shot row (`reader_pipeline`)
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from kqa.types import Question
 
 logger = logging.getLogger(__name__)
 READER_NAMES = {"without": "reader trained and tested without facts",
-                "facts": "reader trained and tested with retrieved facts",
+                "facts": "reader trained and tested with retrieved facts (default)",
                 "control": "reader trained and tested with control facts",
-                "without+facts": "without-facts reader + facts reader (default)",
+                "without+facts": "without-facts reader + facts reader",
                 "without+control": "without-facts reader + control reader"}
 
 
@@ -81,7 +81,7 @@ class DemoResult:
     graph_counts: dict
     report: str  # compare/compare.json
     out_dir: str
-    # pipelines/default.yaml's reader, the reader without facts beside the facts reader (kqa.adapters.ensemble):
+    # the reader without facts beside the facts reader (kqa.adapters.ensemble, `reader.base_adapter`), an option:
     ensemble_over_without: PairedStats  # (without+facts) - without
     ensemble_over_control: PairedStats  # (without+facts) - (without+control)
 
@@ -92,8 +92,8 @@ class DemoResult:
         lines += [f"{r.name:<48} {r.n:>4}  {r.accuracy:.4f}    [{r.ci95[0]:.4f}, {r.ci95[1]:.4f}]" for r in self.rows]
         lifts = [("facts reader over the without", self.lift_over_without),
                  ("facts reader over the control", self.knowledge_effect),
-                 ("default reader over the without", self.ensemble_over_without),
-                 ("default reader over the without + control", self.ensemble_over_control)]
+                 ("without + facts pair over the without", self.ensemble_over_without),
+                 ("without + facts pair over the without + control", self.ensemble_over_control)]
         lines += [f"knowledge lift, {label} reader: {effect.difference:+.4f} [{effect.ci95[0]:+.4f}, "
                   f"{effect.ci95[1]:+.4f}], McNemar p={effect.mcnemar_p:.3g}" for label, effect in lifts]
         lines.append(f"graph: {self.graph_counts.get('nodes', 0)} concepts, {self.graph_counts.get('edges', 0)} edges")
@@ -229,7 +229,7 @@ class Demo:
 
     def _write_compare(self, lift) -> Path:
         """compare/compare.json: the pairs (with - without) and (with - control), readers named as `kqa eval
-        --compare` names its variants, and the default reader's pairs (without+facts against without and against
+        --compare` names its variants, and the ensemble's pairs (without+facts against without and against
         without+control)."""
         names = {"facts": "with", "without": "without", "control": "control"}
         pairs = [dataclasses.replace(lift.pair("facts", b), a="with", b=names[b]).to_dict()
@@ -238,8 +238,8 @@ class Demo:
                     for r in lift.readers}
         path = Path(self.config.out) / "compare" / "compare.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        default = [lift.pair("without+facts", b).to_dict() for b in ("without", "without+control")]
-        path.write_text(json.dumps({"variants": variants, "pairs": pairs, "default_reader_pairs": default,
+        ensemble = [lift.pair("without+facts", b).to_dict() for b in ("without", "without+control")]
+        path.write_text(json.dumps({"variants": variants, "pairs": pairs, "ensemble_pairs": ensemble,
                                     "split": lift.split, "test_ids": lift.test_ids}, indent=2) + "\n",
                         encoding="utf-8")
         return path

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-import benchmarks.compare_lift_runs as compare_lift_runs
+from benchmarks import compare_lift_runs
 
 
 def write_run(folder, tag, ids, correct):

@@ -110,9 +110,9 @@ def test_tiny_demo_trains_three_readers_on_one_split_and_reuses_its_work(tiny_de
     assert compare["pairs"][1]["difference"] == pytest.approx(first.knowledge_effect.difference)
     assert "knowledge lift, facts reader over the control reader" in first.table()
     assert [r.name for r in first.rows[3:]] == [READER_NAMES["without+facts"], READER_NAMES["without+control"]]
-    default = compare["default_reader_pairs"]
-    assert [(p["a"], p["b"]) for p in default] == [("without+facts", "without"), ("without+facts", "without+control")]
-    assert default[0]["difference"] == pytest.approx(first.ensemble_over_without.difference)
+    ensemble = compare["ensemble_pairs"]
+    assert [(p["a"], p["b"]) for p in ensemble] == [("without+facts", "without"), ("without+facts", "without+control")]
+    assert ensemble[0]["difference"] == pytest.approx(first.ensemble_over_without.difference)
 
     adapter = Path(tiny_demo.out) / "lift" / "facts" / "adapter" / "adapter.safetensors"
     trained_at = adapter.stat().st_mtime_ns
