@@ -1,8 +1,8 @@
-"""A third reader beside the default reader's two: the zero-shot SmolLM2 scorer (issue #16, measured and not kept).
+"""A third reader beside the earlier default reader's two: the zero-shot SmolLM2 scorer (issue #16, measured and not kept).
 
 The zero-shot reader knows things MiniLM's readers do not (its pre-training), so its z-scores over the choices are
 added to every pair of benchmarks/bench_lift_ensemble.py (the reader without facts beside the facts / control /
-second reader without facts), and the default reader's lifts are measured again with it in all of them.
+second reader without facts), and that reader's lifts are measured again with it in all of them.
 
     kqa eval csqa:validation --pipeline pipelines/zero-shot.yaml --limit 1221 --out runs/zs-smollm2
     python -m benchmarks.bench_lift_ensemble --name NAME TAG          # writes runs/lift/TAG/test_z.npz

@@ -122,5 +122,5 @@ def _configured_folder(config: PipelineConfig, source, field: str) -> str | None
                if field == "adapter" else "set `reader.base_adapter: null` to answer with `reader.adapter` alone")
     raise ConfigError(
         f"`reader.{field}`{where} is {folder!r}, and there is no such folder (relative to {Path.cwd()}). Train it "
-        f"(`kqa train ... --out DIR` writes DIR/adapter; pipelines/default.yaml's readers are the ones `make demo` "
+        f"(`kqa train ... --out DIR` writes DIR/adapter; pipelines/default.yaml's reader is the one `make demo` "
         f"trains: run `make demo` first), or pass --adapter DIR, or {instead}.")

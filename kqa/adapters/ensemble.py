@@ -5,6 +5,10 @@ that a choice the graph says nothing about is seldom right, and loses ~13 points
 whose answer has no fact. A reader trained without facts has no such bias. The sum of their logits, each standardized
 over the question's choices (so that neither reader's scale decides), keeps the facts' gain where the graph knows
 the answer and falls back on the question alone where it does not.
+
+It was the default reader until retrieval kept one fact per pair of concepts (`retrieval.per_pair: 1`): with those
+facts the facts reader alone answers as well over six splits (docs/results.md), so the pair is now an option
+(`reader.base_adapter`).
 """
 
 from __future__ import annotations

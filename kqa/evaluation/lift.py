@@ -11,7 +11,7 @@ baseline: it never learned to answer alone. Both differences come with a paired 
 McNemar p on the same test questions.
 
 Beside them, the pairs of kqa.adapters.ensemble, from the stored test logits: `without+facts` (the reader without
-facts beside the reader of facts, pipelines/default.yaml's reader) against `without` and against `without+control`.
+facts beside the reader of facts, the `reader.base_adapter` option) against `without` and against `without+control`.
 """
 
 from __future__ import annotations
