@@ -6,8 +6,8 @@
 
 Each --a tag is paired with the --b tag at the same position (benchmarks/results/lift_<tag>.json): the same split,
 so the same test questions (checked), ideally trained on one machine in one session (the same seed gives other
-weights on another machine's arithmetic). Per split and per reader (without, facts, control and the pairs of
-kqa.adapters.ensemble): each side's accuracy and a - b with a paired bootstrap CI and an exact McNemar p; over all
+weights on another machine's arithmetic). Per split and per reader (without, facts, control, and the two-reader
+pairs that runs before commit 74b0741 stored as `ensembles`): each side's accuracy and a - b with a paired bootstrap CI and an exact McNemar p; over all
 splits, a - b with each distinct test question counted once (kqa.evaluation.metrics.paired_by_question). Writes
 compare_<name>.json; no model runs.
 """
@@ -25,7 +25,7 @@ from kqa.evaluation.metrics import paired_by_question, paired_stats
 def answers(tag: str) -> tuple[list[str], dict[str, list[bool]]]:
     """The run's test question ids and, per reader or pair, whether it answered each one right."""
     result = json.loads((RESULTS / f"lift_{tag}.json").read_text(encoding="utf-8"))["result"]
-    runs = [*result["readers"], *result.get("ensembles", [])]
+    runs = [*result["readers"], *result.get("ensembles", [])]  # stored runs keep their two-reader pairs
     return result["test_ids"], {run["name"]: [bool(c) for c in run["correct"]] for run in runs}
 
 

@@ -89,13 +89,6 @@ class ReaderConfig(Section):
         "scorer of `model` and `scorer`. A relative path is taken from the current directory, like `graph.path`; the "
         "command line's --adapter overrides it.",
     )
-    base_adapter: str | None = Field(
-        None,
-        description="A reader of the same backbone trained without facts (`make demo` writes "
-        "runs/demo/lift/without/adapter), read beside `adapter`: each choice scores z(its logits, no facts) + "
-        "z(`adapter`'s, with the facts), z-scores over the question's choices (kqa.adapters.ensemble). null: "
-        "`adapter` alone. The command line's --adapter replaces both.",
-    )
 
 
 class PipelineConfig(Section):

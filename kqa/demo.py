@@ -10,9 +10,8 @@
           no packaged training split): without facts, with the retrieved facts, with control facts (another
           question's) — kqa.evaluation.lift
 4. eval   each reader on the test part and the paired lifts of the facts reader (pipelines/default.yaml's reader)
-          over the reader without facts and over the control reader; beside them the pairs of kqa.adapters.ensemble
-          (`reader.base_adapter`: the reader without facts beside the facts reader, and beside the control reader),
-          from the stored test logits, and optionally a zero-shot row (`reader_pipeline`)
+          over the reader without facts and over the control reader, and optionally a zero-shot row
+          (`reader_pipeline`)
 """
 
 from __future__ import annotations
@@ -33,9 +32,7 @@ from kqa.types import Question
 logger = logging.getLogger(__name__)
 READER_NAMES = {"without": "reader trained and tested without facts",
                 "facts": "reader trained and tested with retrieved facts (default)",
-                "control": "reader trained and tested with control facts",
-                "without+facts": "without-facts reader + facts reader",
-                "without+control": "without-facts reader + control reader"}
+                "control": "reader trained and tested with control facts"}
 
 
 class DemoConfig(BaseModel):
@@ -81,9 +78,6 @@ class DemoResult:
     graph_counts: dict
     report: str  # compare/compare.json
     out_dir: str
-    # the reader without facts beside the facts reader (kqa.adapters.ensemble, `reader.base_adapter`), an option:
-    ensemble_over_without: PairedStats  # (without+facts) - without
-    ensemble_over_control: PairedStats  # (without+facts) - (without+control)
 
     def table(self) -> str:
         n_train, n_dev, n_test = self.split
@@ -91,9 +85,7 @@ class DemoResult:
                   f"{n_dev} dev, {n_test} test)"), f"{'run':<48} {'n':>4}  accuracy  95% CI"]
         lines += [f"{r.name:<48} {r.n:>4}  {r.accuracy:.4f}    [{r.ci95[0]:.4f}, {r.ci95[1]:.4f}]" for r in self.rows]
         lifts = [("facts reader over the without", self.lift_over_without),
-                 ("facts reader over the control", self.knowledge_effect),
-                 ("without + facts pair over the without", self.ensemble_over_without),
-                 ("without + facts pair over the without + control", self.ensemble_over_control)]
+                 ("facts reader over the control", self.knowledge_effect)]
         lines += [f"knowledge lift, {label} reader: {effect.difference:+.4f} [{effect.ci95[0]:+.4f}, "
                   f"{effect.ci95[1]:+.4f}], McNemar p={effect.mcnemar_p:.3g}" for label, effect in lifts]
         lines.append(f"graph: {self.graph_counts.get('nodes', 0)} concepts, {self.graph_counts.get('edges', 0)} edges")
@@ -129,15 +121,14 @@ class Demo:
         retriever = self._retriever(pipeline)
         lift = self._stage("train+eval", self._lift, pipeline.adapter, train, retriever, questions)
         rows = [DemoRow(READER_NAMES[r.name], r.n, r.accuracy, r.ci95, str(Path(cfg.out) / "lift" / r.name))
-                for r in (*lift.readers, *lift.ensembles)]
+                for r in lift.readers]
         if cfg.reader_pipeline:
             test_ids = set(lift.test_ids)
             test = [q for q in questions if q.id in test_ids]
             rows.insert(0, self._stage("zero-shot", self._zero_shot, test))
         report = self._write_compare(lift)
         result = DemoResult(tuple(rows), lift.split, lift.pair("facts", "control"), lift.pair("facts", "without"),
-                            tuple(self.seconds), counts, str(report), cfg.out,
-                            lift.pair("without+facts", "without"), lift.pair("without+facts", "without+control"))
+                            tuple(self.seconds), counts, str(report), cfg.out)
         (Path(cfg.out) / "demo.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
         return result
 
@@ -229,8 +220,7 @@ class Demo:
 
     def _write_compare(self, lift) -> Path:
         """compare/compare.json: the pairs (with - without) and (with - control), readers named as `kqa eval
-        --compare` names its variants, and the ensemble's pairs (without+facts against without and against
-        without+control)."""
+        --compare` names its variants."""
         names = {"facts": "with", "without": "without", "control": "control"}
         pairs = [dataclasses.replace(lift.pair("facts", b), a="with", b=names[b]).to_dict()
                  for b in ("without", "control")]
@@ -238,8 +228,7 @@ class Demo:
                     for r in lift.readers}
         path = Path(self.config.out) / "compare" / "compare.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        ensemble = [lift.pair("without+facts", b).to_dict() for b in ("without", "without+control")]
-        path.write_text(json.dumps({"variants": variants, "pairs": pairs, "ensemble_pairs": ensemble,
+        path.write_text(json.dumps({"variants": variants, "pairs": pairs,
                                     "split": lift.split, "test_ids": lift.test_ids}, indent=2) + "\n",
                         encoding="utf-8")
         return path

@@ -44,23 +44,14 @@ class KQAPipeline:
         """
         config = with_graph(load_config(source), graph)
         if adapter is None:
-            adapter = _configured_folder(config, source, "adapter")
+            adapter = _configured_folder(config, source)
         else:  # the config says which reader answers, for the reports and the web page that show it
-            config = override(config, reader=override(config.reader, {"adapter": "--adapter"}, adapter=str(adapter),
-                                                      base_adapter=None))
-        if adapter is None and config.reader.base_adapter is not None:
-            raise ConfigError(f"`reader.base_adapter` is {config.reader.base_adapter!r}, but `reader.adapter` is null: "
-                              f"a reader without facts is read beside a trained facts reader, so set "
-                              f"`reader.adapter` too, or `reader.base_adapter: null`.")
+            config = override(config, reader=override(config.reader, {"adapter": "--adapter"}, adapter=str(adapter)))
         retriever = None
         if config.graph.path:  # retrieval (spaCy, FAISS) and adapters (peft) load only when asked for
             from kqa.retrieval.retriever import FactRetriever
 
             retriever = FactRetriever.from_graph(config.graph.path, config.graph.spacy_model, config.retrieval)
-        if adapter is not None and config.reader.base_adapter is not None:
-            from kqa.adapters.ensemble import EnsembleReader
-
-            return cls(config, EnsembleReader(adapter, _configured_folder(config, source, "base_adapter")), retriever)
         if adapter is not None:
             from kqa.adapters.reader import AdapterReader
 
@@ -111,16 +102,14 @@ class KQAPipeline:
         return self.reader.run(questions, evidence if self.retriever else None)
 
 
-def _configured_folder(config: PipelineConfig, source, field: str) -> str | None:
-    """`reader.<field>` (adapter, base_adapter) when the folder is there; a missing one is an error that says how to
-    make it."""
-    folder = getattr(config.reader, field)
+def _configured_folder(config: PipelineConfig, source) -> str | None:
+    """`reader.adapter` when the folder is there; a missing one is an error that says how to make it."""
+    folder = config.reader.adapter
     if folder is None or Path(folder).is_dir():
         return folder
     where = f" in {source}" if isinstance(source, (str, Path)) else ""
-    instead = ("set `reader.adapter: null` (pipelines/zero-shot.yaml) for the untrained zero-shot reader"
-               if field == "adapter" else "set `reader.base_adapter: null` to answer with `reader.adapter` alone")
     raise ConfigError(
-        f"`reader.{field}`{where} is {folder!r}, and there is no such folder (relative to {Path.cwd()}). Train it "
+        f"`reader.adapter`{where} is {folder!r}, and there is no such folder (relative to {Path.cwd()}). Train it "
         f"(`kqa train ... --out DIR` writes DIR/adapter; pipelines/default.yaml's reader is the one `make demo` "
-        f"trains: run `make demo` first), or pass --adapter DIR, or {instead}.")
+        f"trains: run `make demo` first), or pass --adapter DIR, or set `reader.adapter: null` "
+        f"(pipelines/zero-shot.yaml) for the untrained zero-shot reader.")

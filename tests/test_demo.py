@@ -97,7 +97,7 @@ def tiny_demo(tmp_path, minilm_tokenizer) -> DemoConfig:
 @pytest.mark.slow  # spaCy links 20 questions; three tiny readers train
 def test_tiny_demo_trains_three_readers_on_one_split_and_reuses_its_work(tiny_demo):
     first = run_demo(tiny_demo)
-    assert first.split == (12, 2, 6) and [r.n for r in first.rows] == [6] * 5
+    assert first.split == (12, 2, 6) and [r.n for r in first.rows] == [6] * 3
     assert [r.name for r in first.rows[:3]] == [READER_NAMES[n] for n in ("without", "facts", "control")]
     lift = json.loads((Path(tiny_demo.out) / "lift" / "lift.json").read_text())
     for row, stored in zip(first.rows, lift["readers"]):  # the table is the stored test result, not made up
@@ -109,10 +109,6 @@ def test_tiny_demo_trains_three_readers_on_one_split_and_reuses_its_work(tiny_de
     assert [(p["a"], p["b"]) for p in compare["pairs"]] == [("with", "without"), ("with", "control")]
     assert compare["pairs"][1]["difference"] == pytest.approx(first.knowledge_effect.difference)
     assert "knowledge lift, facts reader over the control reader" in first.table()
-    assert [r.name for r in first.rows[3:]] == [READER_NAMES["without+facts"], READER_NAMES["without+control"]]
-    ensemble = compare["ensemble_pairs"]
-    assert [(p["a"], p["b"]) for p in ensemble] == [("without+facts", "without"), ("without+facts", "without+control")]
-    assert ensemble[0]["difference"] == pytest.approx(first.ensemble_over_without.difference)
 
     adapter = Path(tiny_demo.out) / "lift" / "facts" / "adapter" / "adapter.safetensors"
     trained_at = adapter.stat().st_mtime_ns

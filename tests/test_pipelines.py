@@ -40,7 +40,6 @@ def test_default_answers_with_the_readers_make_demo_trains():
     config, trained = load("default"), load("encoder-facts")
     demo = DemoConfig()
     assert Path(config.reader.adapter) == Path(demo.out) / "lift" / "facts" / "adapter"
-    assert config.reader.base_adapter is None  # the facts reader alone: a reader without facts beside it adds nothing
     assert config.graph.path == demo.graph and demo.adapter_pipeline == "pipelines/encoder-facts.yaml"
     assert config.retrieval == trained.retrieval  # a reader reads facts retrieved the way it was trained on
 

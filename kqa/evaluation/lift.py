@@ -9,9 +9,6 @@
 the facts that helps, not a longer input. A reader trained with facts and merely tested without them is not the
 baseline: it never learned to answer alone. Both differences come with a paired bootstrap interval and an exact
 McNemar p on the same test questions.
-
-Beside them, the pairs of kqa.adapters.ensemble, from the stored test logits: `without+facts` (the reader without
-facts beside the reader of facts, the `reader.base_adapter` option) against `without` and against `without+control`.
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kqa.adapters.config import AdapterConfig, TrainConfig
-from kqa.adapters.ensemble import standardized
 from kqa.adapters.reader import AdapterReader
 from kqa.atomic import atomic_text
 from kqa.data import load_mixture
@@ -37,8 +33,6 @@ from kqa.types import Evidence, Question
 logger = logging.getLogger(__name__)
 READERS = ("without", "facts", "control")
 PAIRS = (("facts", "without"), ("facts", "control"))
-ENSEMBLES = (("without", "facts"), ("without", "control"))  # (base reader, reader of facts) summed as z-scores
-ENSEMBLE_PAIRS = (("without+facts", "without"), ("without+facts", "without+control"))
 
 
 @dataclass(frozen=True)
@@ -57,27 +51,15 @@ class ReaderRun:
 
 
 @dataclass(frozen=True)
-class EnsembleRun:
-    """Two readers' test logits summed as z-scores (kqa.adapters.ensemble); `correct` aligned with the test."""
-
-    name: str  # "without+facts": base reader + reader of facts
-    n: int
-    accuracy: float
-    ci95: tuple[float, float]
-    correct: tuple[bool, ...]
-
-
-@dataclass(frozen=True)
 class LiftResult:
     readers: tuple[ReaderRun, ...]
     pairs: tuple[PairedStats, ...]
     split: tuple[int, int, int]  # questions in train, dev, test
     test_ids: tuple[str, ...]
     facts_per_choice: float  # mean facts read per test choice by the facts reader
-    ensembles: tuple[EnsembleRun, ...] = ()
 
-    def reader(self, name: str) -> ReaderRun | EnsembleRun:
-        runs = {r.name: r for r in (*self.readers, *self.ensembles)}
+    def reader(self, name: str) -> ReaderRun:
+        runs = {r.name: r for r in self.readers}
         if name not in runs:
             raise KeyError(f"no reader {name!r} in this lift; it has {sorted(runs)}")
         return runs[name]
@@ -95,16 +77,15 @@ class LiftResult:
         lines = [header, f"{'reader':<34} {'n':>4}  accuracy  95% CI"]
         names = {"without": "trained and tested without facts", "facts": "trained and tested with facts",
                  "control": "trained and tested with control facts"}
-        names |= {f"without+{b}": f"without beside {b} (z-scores)" for b in ("facts", "control")}
         lines += [f"{names[r.name]:<34} {r.n:>4}  {r.accuracy:.4f}    [{r.ci95[0]:.4f}, {r.ci95[1]:.4f}]"
-                  for r in (*self.readers, *self.ensembles)]
+                  for r in self.readers]
         lines += [f"knowledge lift ({p.a} - {p.b}): {p.difference:+.4f} [{p.ci95[0]:+.4f}, {p.ci95[1]:+.4f}], "
                   f"McNemar p={p.mcnemar_p:.3g}" for p in self.pairs]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        for reader in (*out["readers"], *out["ensembles"]):
+        for reader in out["readers"]:
             reader["correct"] = [int(c) for c in reader["correct"]]
         return out
 
@@ -136,14 +117,12 @@ class KnowledgeLift:
         folders = {name: out / name for name in READERS} | ({"without": Path(without_dir)} if without_dir else {})
         runs = [self._reader(name, questions, extra, test, sources[name], folders[name]) for name in self.readers]
         trained = {r.name: r for r in runs}
-        ensembles = tuple(_ensemble(trained[b], trained[f], test) for b, f in ENSEMBLES if b in trained and f in trained)
-        by_name = trained | {e.name: e for e in ensembles}
-        pairs = tuple(paired_stats(a, by_name[a].correct, b, by_name[b].correct)
-                      for a, b in (*PAIRS, *ENSEMBLE_PAIRS) if a in by_name and b in by_name)
+        pairs = tuple(paired_stats(a, trained[a].correct, b, trained[b].correct)
+                      for a, b in PAIRS if a in trained and b in trained)
         evidence = [self.retriever.run(q) for q in test]
         per_choice = [len(facts) for e in evidence for facts in e.per_choice]
         result = LiftResult(tuple(runs), pairs, (len(split.train), len(split.dev), len(split.test)),
-                            tuple(q.id for q in test), sum(per_choice) / max(len(per_choice), 1), ensembles)
+                            tuple(q.id for q in test), sum(per_choice) / max(len(per_choice), 1))
         atomic_text(out / "lift.json", json.dumps(result.to_dict(), indent=2) + "\n")
         return result
 
@@ -182,14 +161,6 @@ class KnowledgeLift:
                 del train[field]
         return {"adapter": self.adapter.model_dump(mode="json"), "train": train,
                 "questions": [q.id for q in questions], "knowledge": self.knowledge if knowledge else None}
-
-
-def _ensemble(base: ReaderRun, facts: ReaderRun, test: list[Question]) -> EnsembleRun:
-    """`base` beside `facts`: their test logits summed as z-scores over each question's choices."""
-    correct = tuple(_argmax((standardized(b) + standardized(f)).tolist()) == q.labels.index(q.answer)
-                    for b, f, q in zip(base.scores, facts.scores, test, strict=True))
-    accuracy, low, high = bootstrap_ci(correct)
-    return EnsembleRun(f"{base.name}+{facts.name}", len(test), accuracy, (low, high), correct)
 
 
 def _argmax(scores: Sequence[float]) -> int:
