@@ -7,8 +7,8 @@
 Each --a tag is paired with the --b tag at the same position (benchmarks/results/lift_<tag>.json): the same split,
 so the same test questions (checked), ideally trained on one machine in one session (the same seed gives other
 weights on another machine's arithmetic). Per split and per reader (without, facts, control, and the two-reader
-pairs that runs before commit 74b0741 stored as `ensembles`): each side's accuracy and a - b with a paired bootstrap CI and an exact McNemar p; over all
-splits, a - b with each distinct test question counted once (kqa.evaluation.metrics.paired_by_question). Writes
+pairs that runs before commit 74b0741 stored as `ensembles`): each side's accuracy and a - b with a paired bootstrap
+CI and an exact McNemar p; over all splits, a - b with each distinct test question counted once (kqa.evaluation.metrics.paired_by_question). Writes
 compare_<name>.json; no model runs.
 """
 

@@ -52,21 +52,22 @@ def spread(tags: list[str], gold: dict[str, int] | None = None) -> dict:
     if gold is None:
         questions = {q.id: q for q in load_questions(data).questions}
         gold = {qid: questions[qid].labels.index(questions[qid].answer) for qid in ids}
-    answer = np.array([gold[qid] for qid in ids])
+    answer = np.array([gold[qid] for qid in ids])  # (Q,)
     names = [name for name in READERS if all(name in run for run in runs)]
     per_reader, joined = {}, {}
     for name in names:
         accuracy = [round(float(np.mean(run[name]["correct"])), 4) for run in runs]
-        joined[name] = tuple(bool(c) for c in zscores(sum(zscores(run[name]["scores"]) for run in runs)).argmax(1)
-                             == answer)
-        mean, low, high = bootstrap_ci(joined[name])
+        summed = sum(zscores(run[name]["scores"]) for run in runs)  # (Q, C)
+        joined[name] = tuple(bool(c) for c in summed.argmax(axis=1) == answer)
+        joined_accuracy, low, high = bootstrap_ci(joined[name])
         per_reader[name] = {"accuracy": accuracy, "mean": round(float(np.mean(accuracy)), 4),
                             "range": [min(accuracy), max(accuracy)],
-                            "seeds_joined": {"accuracy": round(mean, 4), "ci95": [round(low, 4), round(high, 4)]}}
+                            "seeds_joined": {"accuracy": round(joined_accuracy, 4),
+                                             "ci95": [round(low, 4), round(high, 4)]}}
     lifts = {}
+    tested = ids * len(runs)  # each seed answered every test question once
     for a, b in PAIRS:
         if a in names and b in names:
-            tested = ids * len(runs)
             pooled = paired_by_question(tested, [c for run in runs for c in run[a]["correct"]],
                                         [c for run in runs for c in run[b]["correct"]])
             each = [paired_stats(a, run[a]["correct"], b, run[b]["correct"]).to_dict() for run in runs]
