@@ -50,7 +50,7 @@ def cross_fitted(z: np.ndarray, feature: np.ndarray, answer: np.ndarray, seed: i
 
 
 def connectivity(readers: dict[str, dict], counts: np.ndarray, answer: np.ndarray) -> dict:
-    """Per reader: its accuracy alone and with the cross-fitted connectivity weight, paired."""
+    """Per reader: its answers with the cross-fitted connectivity weight paired against its answers alone."""
     out = {}
     for name, reader in readers.items():
         alone = np.asarray(reader["correct"], dtype=bool)
