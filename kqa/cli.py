@@ -124,7 +124,7 @@ def corpus(
 
 @app.command()
 def demo(
-    questions: Annotated[int, typer.Option(help="First N CSQA validation questions, split 60/10/30.")] = 500,
+    questions: Annotated[int, typer.Option(help="First N CSQA validation questions, split 70/30 by the pipeline.")] = 500,
     epochs: Annotated[Optional[int], typer.Option(help="Training epochs of each reader (default: the pipeline's).")] = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/demo"),
     graph: Annotated[Path, typer.Option("--graph", "-g", help="Graph folder (built once, then reused).")] = Path("graphs/demo"),

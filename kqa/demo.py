@@ -39,7 +39,7 @@ class DemoConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     questions: int = Field(500, ge=10, description="First N questions of `data`, split train/dev/test by the adapter "
-                           "pipeline's `train` section (60/10/30).")
+                           "pipeline's `train` section (encoder-facts.yaml: 70% train, 30% test).")
     data: str = Field("csqa:validation", description="Question set with answer keys (packaged name or JSONL).")
     graph: str = Field("graphs/demo", description="Graph folder; reused when already built for these questions.")
     out: str = Field("runs/demo", description="Output folder: lift/<reader>/, compare/compare.json, demo.json.")
