@@ -8,7 +8,8 @@ writes the corpus to GRAPH-corpus and builds both (the same as `kqa graph build 
 `kqa index build --graph GRAPH --sentences`).
 
 Only the first --n (at most 500) questions in file order are asked: sciq-501.. are held out. For each one with a
-support paragraph, retrieval gives every choice (query: question + choice) its best sentences; the question's top-k
+support paragraph, retrieval gives every choice (--query: the question's content words or the question as
+written, + the choice) its best sentences; the question's top-k
 are the k best-scored distinct sentences over all its choices. recall@k is the share of those questions whose own
 paragraph (recognised by the content id of its text, the document id of the graph) gives at least one of them, for
   graph  sentences behind the graph-path edges of each choice (mix 1, no dense search)
@@ -47,6 +48,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=DEV, help=f"First N questions (at most {DEV}).")
     parser.add_argument("--mix", type=float, default=RetrievalConfig().mix, help="Graph weight of fused retrieval.")
     parser.add_argument("--dense-k", type=int, default=10, help="Dense candidates per choice.")
+    parser.add_argument("--query", choices=["content", "question"], default="question",
+                        help="Dense query per choice: the question as written (pipelines/corpus-qa.yaml's) or its "
+                        "content words (retrieval.query's default).")
     parser.add_argument("--spacy-model", default="en-core-web-sm")
     parser.add_argument("--tag", default="", help="Suffix of the result file.")
     args = parser.parse_args()
@@ -56,11 +60,11 @@ def main() -> None:
     questions = load_questions(DATA, limit=args.n).questions
     own = own_documents(q.id for q in questions)
     asked = [q for q in questions if q.id in own]
-    retrievers = make_retrievers(args.graph, args.spacy_model, args.mix, args.dense_k)
+    retrievers = make_retrievers(args.graph, args.spacy_model, args.mix, args.dense_k, args.query)
     documents = {doc_id for doc_id, _ in retrievers["fused"].store.sentences()}
     result = {"graph": str(args.graph), "data": DATA, "n": len(questions), "with_support": len(asked),
               "own_paragraph_in_graph": round(sum(own[q.id] in documents for q in asked) / max(len(asked), 1), 4),
-              "mix": args.mix, "dense_k": args.dense_k}
+              "mix": args.mix, "dense_k": args.dense_k, "query": args.query}
     result["modes"] = {mode: measure(retriever, asked, own, mode) for mode, retriever in retrievers.items()}
     result["peak_rss_mb"] = peak_rss_mb()
     path = write_result("corpus_recall" + (f"_{args.tag}" if args.tag else ""), result)
@@ -93,9 +97,10 @@ def own_documents(question_ids) -> dict[str, str]:
             if qid in wanted}
 
 
-def make_retrievers(graph: Path, spacy_model: str, mix: float, dense_k: int) -> dict[str, FactRetriever]:
+def make_retrievers(graph: Path, spacy_model: str, mix: float, dense_k: int,
+                    query: str = "content") -> dict[str, FactRetriever]:
     """Graph-only, dense-only and fused sentence retrieval over one opened graph, linker, index and embedder."""
-    fused = RetrievalConfig(sentences=True, sentence_k=max(KS), mix=mix, dense_k=dense_k)
+    fused = RetrievalConfig(sentences=True, sentence_k=max(KS), mix=mix, dense_k=dense_k, query=query)
     base = FactRetriever.from_graph(graph, spacy_model, fused)
     configs = {"graph": fused.model_copy(update={"mix": 1.0, "dense_k": 0}),
                "dense": fused.model_copy(update={"mix": 0.0}), "fused": fused}

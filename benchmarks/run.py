@@ -11,7 +11,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 # Analyses of earlier runs or of a downloaded corpus: they need arguments (their docstrings say which), so `make
 # bench` names them instead of failing on them.
-NEEDS_ARGUMENTS = ("bench_corpus_cooccurrence", "bench_evidence", "bench_lift_strata")
+NEEDS_ARGUMENTS = ("bench_corpus_cooccurrence", "bench_evidence", "bench_lift_strata", "bench_query_form")
 NEEDS_CUDA = ("bench_qlora",)  # QLoRA's NF4 kernels exist for CUDA only: skipped on a machine without a GPU
 
 

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kqa.graph.names import concept_stop_words
 from kqa.graph.store import GraphStore
 from kqa.retrieval.config import RetrievalConfig
 from kqa.retrieval.facts import definition_fact, edge_fact, retrievable
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 logger = logging.getLogger(__name__)
+QUERY_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")  # letters and digits of any script: "café", "don't", "x-ray"
 
 
 class FactRetriever:
@@ -92,8 +95,9 @@ class FactRetriever:
         return tuple(sorted((*facts, *self.sentences.run(edges, close)), key=lambda f: -f.score))  # stable
 
     def _encoding(self, question: Question) -> Future:
-        """(C, dim) embeddings of "question choice", one encode call for the fact and the sentence index, on their way
-        in the encoder thread (`encode_beside`); None when neither index is searched."""
+        """(C, dim) embeddings of each choice's query (`config.query`: the question's content words or the question,
+        then the choice), one encode call for the fact and the sentence index, on their way in the encoder thread
+        (`encode_beside`); None when neither index is searched."""
         sentences = self.sentences
         searched = self.index is not None or (sentences is not None and sentences.index is not None)
         if self.config.dense_k and searched and self.encode_beside:
@@ -105,7 +109,8 @@ class FactRetriever:
         return done
 
     def _queries(self, question: Question) -> np.ndarray:
-        return self.embedder.encode([f"{question.stem} {c.text}" for c in question.choices])  # (C, dim)
+        stem = question.stem if self.config.query == "question" else content_words(question.stem)
+        return self.embedder.encode([f"{stem} {c.text}".strip() for c in question.choices])  # (C, dim)
 
     def _dense(self, queries: np.ndarray | None, choices: int) -> list[dict[str, float]]:
         if queries is None or self.index is None:
@@ -171,3 +176,10 @@ class CachedRetriever:
             self._seen[question.id] = self.inner.run(question)
             self.seconds.append(time.perf_counter() - began)
         return self._seen[question.id]
+
+
+def content_words(text: str) -> str:
+    """`text` lowercased without function words and punctuation, as concept names are: "Where would you find a
+    jellyfish?" -> "find jellyfish". A dense query is encoded on the critical path: fewer tokens, sooner answered."""
+    stop = concept_stop_words()
+    return " ".join(w for w in QUERY_WORD.findall(text.lower()) if w not in stop)

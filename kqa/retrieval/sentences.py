@@ -8,8 +8,8 @@ does not match the graph's documents is refused like a stale fact index, and `sy
 after `kqa graph update/remove` by embedding the sentences of added documents and dropping those of removed ones.
 
 For one answer choice, `SentenceSearch.run` scores the sentences behind the choice's graph-path edges (the edge's
-path score) and the nearest sentences to "question choice" (cosine), fused on the facts' scale:
-mix * graph + (1 - mix) * cosine. A sentence reads as a Fact (relation "Sentence", origin "sentence") whose
+path score) and the nearest sentences to the choice's dense query (`retrieval.query`; cosine), fused on the facts'
+scale: mix * graph + (1 - mix) * cosine. A sentence reads as a Fact (relation "Sentence", origin "sentence") whose
 provenance is (document id, the sentence), so readers read it as they read facts.
 """
 

@@ -156,7 +156,37 @@ def test_one_batched_encode_call_per_question(graph_dir, nlp, beside):
         retriever = FactRetriever(store, ConceptLinker(store.vocabulary(), nlp), NoHits(), embedder, RetrievalConfig())
         retriever.encode_beside = beside
         evidence = retriever.run(QUESTION)
-    assert embedder.calls == [[f"{QUESTION.stem} {c.text}" for c in QUESTION.choices]]  # the question and every choice
+    # the question's content words and every choice (`query: content`, the default)
+    assert embedder.calls == [[f"keep live fish {c.text}" for c in QUESTION.choices]]
     assert evidence.per_choice[0][0].text == "a live fish is located at an aquarium"
     # beside linking and paths, in the retriever's encoder thread; or in the caller's
     assert embedder.threads[0].startswith("kqa-query-encoding") == beside
+
+
+def test_query_question_encodes_the_question_as_written(graph_dir, nlp):
+    from kqa.graph.store import GraphStore
+    from kqa.retrieval.linking import ConceptLinker
+
+    embedder = RecordingEmbedder()
+    with GraphStore.open(graph_dir) as store:
+        retriever = FactRetriever(store, ConceptLinker(store.vocabulary(), nlp), NoHits(), embedder,
+                                  RetrievalConfig(query="question"))
+        retriever.run(QUESTION)
+    assert embedder.calls == [[f"{QUESTION.stem} {c.text}" for c in QUESTION.choices]]
+
+
+def test_content_words_drop_function_words_and_punctuation_but_keep_concept_words():
+    from kqa.retrieval.retriever import content_words
+
+    # "go", "keep" and "not" are spaCy stop words that ConceptNet's concept names keep
+    assert content_words("Where would you go to keep a jellyfish that is not captured?") == \
+        "go keep jellyfish not captured"
+    assert content_words("Where is it?") == ""
+    assert content_words("Where would you order a café crème?") == "order café crème"  # any script's letters
+
+
+def test_query_must_be_a_known_form():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="query"):
+        RetrievalConfig(query="stem")
