@@ -25,6 +25,7 @@ import argparse
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import get_args
 
 from tqdm import tqdm
 
@@ -48,7 +49,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=DEV, help=f"First N questions (at most {DEV}).")
     parser.add_argument("--mix", type=float, default=RetrievalConfig().mix, help="Graph weight of fused retrieval.")
     parser.add_argument("--dense-k", type=int, default=10, help="Dense candidates per choice.")
-    parser.add_argument("--query", choices=["content", "question"], default="question",
+    forms = get_args(RetrievalConfig.model_fields["query"].annotation)
+    parser.add_argument("--query", choices=forms, default="question",
                         help="Dense query per choice: the question as written (pipelines/corpus-qa.yaml's) or its "
                         "content words (retrieval.query's default).")
     parser.add_argument("--spacy-model", default="en-core-web-sm")
@@ -97,8 +99,7 @@ def own_documents(question_ids) -> dict[str, str]:
             if qid in wanted}
 
 
-def make_retrievers(graph: Path, spacy_model: str, mix: float, dense_k: int,
-                    query: str = "content") -> dict[str, FactRetriever]:
+def make_retrievers(graph: Path, spacy_model: str, mix: float, dense_k: int, query: str) -> dict[str, FactRetriever]:
     """Graph-only, dense-only and fused sentence retrieval over one opened graph, linker, index and embedder."""
     fused = RetrievalConfig(sentences=True, sentence_k=max(KS), mix=mix, dense_k=dense_k, query=query)
     base = FactRetriever.from_graph(graph, spacy_model, fused)

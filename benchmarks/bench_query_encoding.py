@@ -5,7 +5,8 @@ thread while the encoding runs in another, as FactRetriever does), per question,
     python -m benchmarks.bench_query_encoding graphs/cn4-csqa --n 400
 
 Options timed (int8 MiniLM on onnxruntime, `index.embedder: minilm-l6-int8`):
-- `two_threads`: what kqa does: one batch of "question choice" x 5, onnxruntime's default intra-op threads;
+- `two_threads`: what kqa did before `retrieval.query: content` (its `query: question`): one batch of "question
+  choice" x 5, onnxruntime's default intra-op threads;
 - `one_thread`: the same with one intra-op thread, so the encoding and linking each keep a core;
 - `question_once`: the question and the 5 choices as 6 texts in one call (fewer tokens, but every row is padded to the
   question's length) — a different query, timed only to see whether it is faster.
@@ -57,7 +58,7 @@ def main() -> None:
     for name, threads in (("two_threads", 0), ("one_thread", 1)):
         encoders[name] = OnnxSentenceEncoder(EMBEDDER)
         encoders[name].session = session(threads)
-    def pairs(q):  # FactRetriever's queries
+    def pairs(q):  # FactRetriever's queries with `retrieval.query: question`
         return [f"{q.stem} {c.text}" for c in q.choices]
 
     texts = {"two_threads": pairs, "one_thread": pairs, "question_once": lambda q: [q.stem, *(c.text for c in q.choices)]}

@@ -5,9 +5,10 @@ the choice) against question (the question as written and the choice), side by s
 
 For every CSQA validation question and each form: the time to encode its 5 queries alone (one call, as
 FactRetriever does), and what the top `dense_k` hits of each choice's query reach: the share of hits that touch the
-choice (an edge with one of the choice's linked concepts at either end), and the share of gold and of wrong choices
-with at least one such hit. The index is the graph's own (`kqa index build`, built first when missing); the
-pipeline's retrieval section gives the embedder and `dense_k`. Writes benchmarks/results/query_form_<tag>.json.
+choice (an edge with one of the choice's linked concepts at either end), the share of gold and of wrong choices
+with at least one such hit, and the mean tokens of a query. The index is the graph's own (`kqa index build --graph
+GRAPH --embedder E`, with the pipeline's embedder); the pipeline's retrieval section gives the embedder and `dense_k`.
+Writes benchmarks/results/query_form_<tag>.json.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from tqdm import tqdm
 from benchmarks.common import write_result
 from kqa.config import load_config
 from kqa.data import load_questions
-from kqa.retrieval.retriever import FactRetriever, content_words
+from kqa.models import resolve_model
+from kqa.retrieval.retriever import FactRetriever, query_texts
 from kqa.types import Question
 
-FORMS = {"content": lambda q: content_words(q.stem), "question": lambda q: q.stem}
+FORMS = ("content", "question")
 
 
 def main() -> None:
@@ -40,11 +42,9 @@ def main() -> None:
     if not config.retrieval.dense_k:
         parser.error(f"{args.pipeline} turns dense search off (retrieval.dense_k: 0): give a pipeline that searches")
     retriever = FactRetriever.from_graph(args.graph, config.graph.spacy_model, config.retrieval)
-    if retriever.index is None:
-        parser.error(f"{args.graph} has no fact index: run `kqa index build --graph {args.graph}` first")
     questions = load_questions("csqa:validation", limit=args.n).questions
     choices = [choice_names(retriever, q) for q in tqdm(questions, desc="linking", unit="q")]
-    forms = {name: measure(retriever, questions, choices, stem) for name, stem in FORMS.items()}
+    forms = {form: measure(retriever, questions, choices, form) for form in FORMS}
     write_result(f"query_form_{args.tag}", {"graph": str(args.graph), "pipeline": args.pipeline, "n": len(questions),
                                             "embedder": config.retrieval.index.embedder,
                                             "dense_k": config.retrieval.dense_k, "forms": forms})
@@ -58,12 +58,16 @@ def choice_names(retriever: FactRetriever, question: Question) -> list[set[str]]
     return [{retriever.store.resolve(c.name) for c in concepts} for concepts in linking.choices]
 
 
-def measure(retriever: FactRetriever, questions: list[Question], choices: list[list[set[str]]], stem) -> dict:
-    seconds, hits, touching, gold, wrong, n_wrong = [], 0, 0, 0, 0, 0
+def measure(retriever: FactRetriever, questions: list[Question], choices: list[list[set[str]]], form: str) -> dict:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm-l6"))  # the int8 embedder's tokenizer too
+    seconds, tokens, hits, touching, gold, wrong, n_wrong = [], [], 0, 0, 0, 0, 0
     encode, k = retriever.embedder.encode, retriever.config.dense_k
-    encode([f"{stem(questions[0])} {c.text}".strip() for c in questions[0].choices])  # warm up
-    for question, names in zip(tqdm(questions, desc="searching", unit="q"), choices):
-        queries = [f"{stem(question)} {c.text}".strip() for c in question.choices]
+    encode(query_texts(questions[0], form))  # warm up
+    for question, names in zip(tqdm(questions, desc=form, unit="q"), choices):
+        queries = query_texts(question, form)
+        tokens.extend(len(ids) for ids in tokenizer(queries)["input_ids"])
         began = time.perf_counter()
         vectors = encode(queries)  # (C, dim)
         seconds.append(time.perf_counter() - began)
@@ -76,6 +80,7 @@ def measure(retriever: FactRetriever, questions: list[Question], choices: list[l
             else:
                 wrong, n_wrong = wrong + (touched > 0), n_wrong + 1
     return {"encode_p50_ms": round(statistics.median(seconds) * 1000, 2),
+            "tokens_per_query": round(statistics.mean(tokens), 2),
             "hits_touching_the_choice": round(touching / max(hits, 1), 4),
             "gold_touched": round(gold / len(questions), 4), "wrong_touched": round(wrong / max(n_wrong, 1), 4)}
 

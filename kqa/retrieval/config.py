@@ -24,7 +24,7 @@ class RetrievalConfig(BaseModel):
         "content", description="Dense search's query for each choice (the fact and the sentence index alike): "
         "content = the question's content words and the choice (function words and punctuation dropped, as in concept "
         "names), question = the question as written and the choice. On ConceptNet 4's facts (all 1221 CSQA "
-        "questions, int8 MiniLM) content encodes half the tokens (5 queries in 7.7 vs 11.3 ms) and more of its top 10 "
+        "questions, int8 MiniLM) content encodes half the tokens (5 queries in 7.3 vs 10.8 ms) and more of its top 10 "
         "touch the choice (0.19 vs 0.16); corpus sentences read better with question (SciQ, pipelines/corpus-qa.yaml).")
     mix: float = Field(0.5, ge=0, le=1, description="Weight of the graph score; 1 - mix weighs the cosine similarity.")
     definitions: bool = Field(False, description="Give each choice its concept's definition (kqa graph import "

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 QUERY_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")  # letters and digits of any script: "café", "don't", "x-ray"
+CLITICS = ("'s", "'re", "'ve", "'ll", "'d", "'m")  # "what's" -> "what" (then a stop word); "n't" reads as "not"
 
 
 class FactRetriever:
@@ -109,8 +110,7 @@ class FactRetriever:
         return done
 
     def _queries(self, question: Question) -> np.ndarray:
-        stem = question.stem if self.config.query == "question" else content_words(question.stem)
-        return self.embedder.encode([f"{stem} {c.text}".strip() for c in question.choices])  # (C, dim)
+        return self.embedder.encode(query_texts(question, self.config.query))  # (C, dim)
 
     def _dense(self, queries: np.ndarray | None, choices: int) -> list[dict[str, float]]:
         if queries is None or self.index is None:
@@ -178,8 +178,23 @@ class CachedRetriever:
         return self._seen[question.id]
 
 
+def query_texts(question: Question, form: str) -> list[str]:
+    """Each choice's dense query (`retrieval.query`): the question's content words or the question as written, then
+    the choice."""
+    stem = question.stem if form == "question" else content_words(question.stem)
+    return [f"{stem} {c.text}".strip() for c in question.choices]
+
+
 def content_words(text: str) -> str:
-    """`text` lowercased without function words and punctuation, as concept names are: "Where would you find a
-    jellyfish?" -> "find jellyfish". A dense query is encoded on the critical path: fewer tokens, sooner answered."""
-    stop = concept_stop_words()
-    return " ".join(w for w in QUERY_WORD.findall(text.lower()) if w not in stop)
+    """`text` lowercased without the function words that concept keys drop (kqa.graph.names), punctuation and
+    clitics, not lemmatized: "Where's the jellyfish that isn't caught?" -> "jellyfish not caught". A dense query is
+    encoded on the critical path of retrieval: fewer tokens, sooner answered."""
+    stop, words = concept_stop_words(), []
+    for word in QUERY_WORD.findall(text.lower().replace("\u2019", "'").replace("\u2018", "'")):
+        if word.endswith("n't"):
+            word = "not"
+        else:
+            word = next((word.removesuffix(c) for c in CLITICS if word.endswith(c)), word)
+        if word and word not in stop:
+            words.append(word)
+    return " ".join(words)

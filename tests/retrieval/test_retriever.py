@@ -183,10 +183,13 @@ def test_content_words_drop_function_words_and_punctuation_but_keep_concept_word
         "go keep jellyfish not captured"
     assert content_words("Where is it?") == ""
     assert content_words("Where would you order a café crème?") == "order café crème"  # any script's letters
+    # clitics go ("what's" is "what", a function word), a negation stays as "not", curly apostrophes read as straight
+    assert content_words("What's a dog’s toy that isn’t chewed at five o'clock?") == \
+        "dog toy not chewed five o'clock"
 
 
 def test_query_must_be_a_known_form():
     from pydantic import ValidationError
 
-    with pytest.raises(ValidationError, match="query"):
+    with pytest.raises(ValidationError, match=r"query\n  Input should be 'content' or 'question'"):
         RetrievalConfig(query="stem")

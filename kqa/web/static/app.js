@@ -6,7 +6,7 @@ const ORIGIN = {  // how a fact was found, in words a newcomer can read
   direct: "links a question concept to this answer",
   "two-hop": "on a two-step path from the question to this answer",
   choice: "about this answer's concept",
-  dense: "similar in meaning to question + answer",
+  dense: "similar in meaning to the question's key words + answer",
   control: "control fact",
 };
 
