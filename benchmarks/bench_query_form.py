@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from tqdm import tqdm
+from transformers import AutoTokenizer
 
 from benchmarks.common import write_result
 from kqa.config import load_config
@@ -44,7 +45,8 @@ def main() -> None:
     retriever = FactRetriever.from_graph(args.graph, config.graph.spacy_model, config.retrieval)
     questions = load_questions("csqa:validation", limit=args.n).questions
     choices = [choice_names(retriever, q) for q in tqdm(questions, desc="linking", unit="q")]
-    forms = {form: measure(retriever, questions, choices, form) for form in FORMS}
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm-l6"))  # the int8 embedder's tokenizer too
+    forms = {form: measure(retriever, tokenizer, questions, choices, form) for form in FORMS}
     write_result(f"query_form_{args.tag}", {"graph": str(args.graph), "pipeline": args.pipeline, "n": len(questions),
                                             "embedder": config.retrieval.index.embedder,
                                             "dense_k": config.retrieval.dense_k, "forms": forms})
@@ -58,10 +60,8 @@ def choice_names(retriever: FactRetriever, question: Question) -> list[set[str]]
     return [{retriever.store.resolve(c.name) for c in concepts} for concepts in linking.choices]
 
 
-def measure(retriever: FactRetriever, questions: list[Question], choices: list[list[set[str]]], form: str) -> dict:
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm-l6"))  # the int8 embedder's tokenizer too
+def measure(retriever: FactRetriever, tokenizer, questions: list[Question], choices: list[list[set[str]]],
+            form: str) -> dict:
     seconds, tokens, hits, touching, gold, wrong, n_wrong = [], [], 0, 0, 0, 0, 0
     encode, k = retriever.embedder.encode, retriever.config.dense_k
     encode(query_texts(questions[0], form))  # warm up

@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kqa.graph.names import concept_stop_words
+from kqa.graph.names import concept_key
 from kqa.graph.store import GraphStore
 from kqa.retrieval.config import RetrievalConfig
 from kqa.retrieval.facts import definition_fact, edge_fact, retrievable
@@ -189,12 +189,11 @@ def content_words(text: str) -> str:
     """`text` lowercased without the function words that concept keys drop (kqa.graph.names), punctuation and
     clitics, not lemmatized: "Where's the jellyfish that isn't caught?" -> "jellyfish not caught". A dense query is
     encoded on the critical path of retrieval: fewer tokens, sooner answered."""
-    stop, words = concept_stop_words(), []
-    for word in QUERY_WORD.findall(text.lower().replace("\u2019", "'").replace("\u2018", "'")):
-        if word.endswith("n't"):
-            word = "not"
-        else:
-            word = next((word.removesuffix(c) for c in CLITICS if word.endswith(c)), word)
-        if word and word not in stop:
-            words.append(word)
-    return " ".join(words)
+    words = QUERY_WORD.findall(text.lower().replace("\u2019", "'").replace("\u2018", "'"))
+    return concept_key(_without_clitic(word) for word in words)
+
+
+def _without_clitic(word: str) -> str:
+    if word.endswith("n't"):
+        return "not"
+    return next((word.removesuffix(c) for c in CLITICS if word.endswith(c)), word)
