@@ -24,6 +24,8 @@ class ReadFacts:
     facts: tuple[Fact, ...] = ()
     choice: int | None = None  # only this choice's facts show effects; None: every copy (a prompt shared by all)
     limit: int | None = None  # only the first `limit` facts of a choice were read; None: all of them
+    everywhere: bool = False  # each choice reads other choices' facts beside its own (a long_context adapter's
+    # documents and knowledge stream): a fact is left out of the whole question, not out of a single-choice copy
 
 
 def explain(reader: Reader, question: Question, evidence: Evidence,
@@ -32,7 +34,10 @@ def explain(reader: Reader, question: Question, evidence: Evidence,
     scores = reader.run([question], [evidence])[0]
     chosen = best_choice(scores)
     facts = read(evidence, chosen)
-    effects = leave_one_out(reader, question, chosen, facts.facts)
+    if facts.everywhere:
+        effects = leave_one_out_everywhere(reader, question, evidence, chosen, facts.facts)
+    else:
+        effects = leave_one_out(reader, question, chosen, facts.facts)
     return make_prediction(question, scores, attribute(evidence, effects, facts))
 
 
@@ -51,6 +56,20 @@ def leave_one_out(reader: Reader, question: Question, chosen: int, facts: Sequen
     scores = reader.run([single] * len(kept), [Evidence(question.id, (tuple(k),)) for k in kept])  # (K+1, 1)
     full = scores[0][0]
     return {f.text: full - s[0] for f, s in zip(facts, scores[1:])}
+
+
+def leave_one_out_everywhere(reader: Reader, question: Question, evidence: Evidence, chosen: int,
+                             facts: Sequence[Fact]) -> dict[str, float]:
+    """`leave_one_out` for a reader whose choices read each other's facts: the K+1 copies are the whole question,
+    with all its facts, then without each fact's text in any choice (K+1 times as many sequences as choices)."""
+    if not facts:
+        return {}
+    texts = [f.text for f in facts]
+    copies = [replace(evidence, per_choice=tuple(tuple(f for f in per if f.text != left_out) for per in
+                                                 evidence.per_choice)) for left_out in (None, *texts)]
+    scores = reader.run([question] * len(copies), copies)  # (K+1, C)
+    full = scores[0][chosen]
+    return {text: full - s[chosen] for text, s in zip(texts, scores[1:])}
 
 
 def attribute(evidence: Evidence, effects: Mapping[str, float], read: ReadFacts) -> Evidence:

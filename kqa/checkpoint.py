@@ -70,6 +70,11 @@ class Checkpoints:
             raise StoreError(f"--resume: no checkpoint in {self.root}. Point --out at the interrupted run's folder, "
                              f"or run without --resume to start.")
         folder = self.root / pointer.read_text(encoding="utf-8").strip()
+        missing = [name for name in ("trainable.safetensors", "optimizer.pt", "progress.json")
+                   if not (folder / name).is_file()]
+        if missing:
+            raise StoreError(f"--resume: checkpoint {folder} (named by {pointer}) lacks {', '.join(missing)}. Run "
+                             f"without --resume to start again, or restore the folder.")
         load_trainable_state(model, load_file(str(folder / "trainable.safetensors")))
         saved = torch.load(folder / "optimizer.pt", weights_only=True)
         optimizer.load_state_dict(saved["optimizer"])

@@ -90,8 +90,7 @@ class CausalLMScorer:
 
     def prompt_facts(self, evidence: Evidence) -> tuple[Fact, ...]:
         """The best `max_facts` distinct facts (by text) over all choices, best first."""
-        facts = sorted({f.text: f for per in evidence.per_choice for f in per}.values(), key=lambda f: -f.score)
-        return tuple(facts[: self.config.max_facts])
+        return evidence.ranked_facts()[: self.config.max_facts]
 
     def facts_prefix(self, evidence: Evidence) -> str:
         """The prompt facts as one block shared by every choice ("" when there are none)."""

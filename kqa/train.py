@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,7 +51,9 @@ def split_questions(n: int, config: TrainConfig) -> Split:
     """A permutation seeded by `split_seed` (else `seed`), cut into train_fraction / dev_fraction / the rest."""
     seed = config.seed if config.split_seed is None else config.split_seed
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-    n_train, n_dev = round(n * config.train_fraction), round(n * config.dev_fraction)
+    n_train = round(n * config.train_fraction)
+    n_dev = round(n * (config.train_fraction + config.dev_fraction)) - n_train  # rounded once: the test part keeps
+    # its share (10 questions at 0.55 / 0.35: 6 / 3 / 1, not 6 / 4 / 0)
     return Split(tuple(order[:n_train]), tuple(order[n_train : n_train + n_dev]), tuple(order[n_train + n_dev :]))
 
 
@@ -93,6 +96,8 @@ class Trainer:
 
         out, cfg = Path(out_dir), self.config
         accelerator = Accelerator(cpu=not torch.cuda.is_available())  # cpu=True: gloo DDP under a launcher
+        if not resume and accelerator.is_main_process:
+            _clear_previous_run(out)
         split = split_questions(len(questions), cfg)
         train_ids = self._coreset(questions, split)
         _write_split(out, split, questions, accelerator.is_main_process, train_ids)
@@ -199,6 +204,21 @@ def _init_from(model: KnowledgeModel, folder: str | Path) -> None:
     check_compatible(model.config, saved)
     load_trainable_state(model, saved.weights)
     logger.info("continuing from the adapter in %s", folder)
+
+
+def _clear_previous_run(out: Path) -> None:
+    """A fresh run into a folder an earlier run used: drop that run's checkpoints and best weights, which would
+    otherwise outrank this run's (checkpoints are kept by step number) or become its adapter (a run without a dev part
+    writes no best.safetensors of its own)."""
+    stale = [path for path in (out / "checkpoints", out / "best.safetensors") if path.exists()]
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    if stale:
+        logger.warning("a fresh run into %s (no --resume): removed the earlier run's %s", out,
+                       ", ".join(p.name for p in stale))
 
 
 def _write_split(out: Path, split: Split, questions: Sequence[Question], main: bool,

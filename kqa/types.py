@@ -60,6 +60,15 @@ class Evidence:
     def empty(cls, question: "Question") -> "Evidence":
         return cls(question.id, tuple(() for _ in question.choices))
 
+    def ranked_facts(self) -> tuple[Fact, ...]:
+        """Every choice's facts in one list, best score first (ties in choice order), each text once with its best
+        score: what a prompt shared by all choices reads."""
+        ranked = sorted((f for per in self.per_choice for f in per), key=lambda f: -f.score)
+        best: dict[str, Fact] = {}
+        for fact in ranked:
+            best.setdefault(fact.text, fact)
+        return tuple(best.values())
+
 
 @dataclass(frozen=True)
 class ChoiceScore:

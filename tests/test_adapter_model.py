@@ -228,6 +228,30 @@ def test_save_load_and_switch_by_name(tiny_bert_dir, tmp_path):
         reader.set_active("third")
 
 
+def test_adapters_loaded_together_must_leave_the_backbone_alone_and_read_the_same_inputs(tiny_bert_dir, tmp_path):
+    with pytest.raises(InputError, match=r"at least one saved adapter folder \(`adapters`\), got none"):
+        AdapterReader({}).warm_up()
+    with pytest.raises(InputError, match="at least one saved adapter folder"):
+        AdapterReader().uses_facts  # noqa: B018  (the property raises)
+    for name in ("full1", "full2"):  # `method: full` saves its own backbone weights
+        save_adapter(build_model(tiny_config(tiny_bert_dir, method="full"))[0], tmp_path / name)
+    with pytest.raises(StoreError, match=r"full2 changes the backbone's own weights \(`method: full`"):
+        AdapterReader({"a": tmp_path / "full1", "b": tmp_path / "full2"}).warm_up()
+    lora = build_model(tiny_config(tiny_bert_dir, method="lora"))[0]
+    for name, length in (("short", 48), ("long", 64)):
+        save_adapter(lora, tmp_path / name, training={"train": {"max_length": length}})
+    with pytest.raises(StoreError, match=r"long: adapters loaded together must read the same inputs; its "
+                                         r"`train.max_length` is 64, the first adapter's 48"):
+        AdapterReader({"a": tmp_path / "short", "b": tmp_path / "long"}).warm_up()
+    given = AdapterReader({"a": tmp_path / "short", "b": tmp_path / "long"}, max_length=64)  # the reader's own
+    given.warm_up()
+    assert given.max_length == 64 and sorted(given.model.heads) == ["a", "b"]
+    save_adapter(lora, tmp_path / "documents", training={"train": {"max_length": 48},
+                                                         "long_context": {"enabled": True}})
+    with pytest.raises(StoreError, match=r"`long_context` is \{'enabled': True, 'target_length': None\}"):
+        AdapterReader({"a": tmp_path / "short", "b": tmp_path / "documents"}).warm_up()
+
+
 def test_only_trainable_weights_are_saved(tiny_bert_dir, tmp_path):
     model, _ = build_model(tiny_config(tiny_bert_dir, method="gated+lora"))
     save_adapter(model, tmp_path)

@@ -1,5 +1,7 @@
 """`kqa train` with long_context: S2-Attn while training, multi-document inputs, unfrozen embeddings saved and reloaded."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -74,6 +76,18 @@ def test_a_long_context_adapter_is_read_with_its_rope_scaling_and_documents(tiny
     assert reader.documents and len(scores) == 2
     rope = reader.model.backbone.get_base_model().config.rope_parameters
     assert rope["rope_type"] == "linear" and rope["factor"] == 2.0
+    # explain: the prompt's documents are every choice's facts, so each of them is left out of the whole question
+    # in turn; its effect is what a one-at-a-time loop measures
+    question, evidence = QUESTIONS[0], ManyFacts().run(QUESTIONS[0])
+    prediction = reader.explain(question, evidence)
+    effects = {f.text: f.attribution for c in prediction.choices for f in c.evidence if f.attribution is not None}
+    assert set(effects) == {f.text for f in evidence.ranked_facts()} and len(effects) > 2
+    chosen = question.labels.index(prediction.label)
+    full = reader.run([question], [evidence])[0][chosen]
+    for text in list(effects)[:3]:
+        without = replace(evidence, per_choice=tuple(tuple(f for f in per if f.text != text)
+                                                     for per in evidence.per_choice))
+        assert effects[text] == pytest.approx(full - reader.run([question], [without])[0][chosen], abs=1e-5)
 
 
 def test_long_context_needs_a_decoder_and_no_activation_cache(tiny_llama_dir, tmp_path):

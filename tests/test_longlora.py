@@ -217,6 +217,13 @@ def test_facts_from_evidence_merges_choices_best_first():
     assert facts_from_evidence(evidence) == ["b", "c", "a"]
 
 
+def test_ranked_facts_keep_each_text_once_with_its_best_score():
+    low, high, other = (Fact("h", "r", "t", text, score=score) for text, score in [("x", 0.1), ("x", 0.9), ("y", 0.5)])
+    evidence = Evidence("q1", ((low, other), (high,)))  # "x" found for two choices, scored differently for each
+    assert evidence.ranked_facts() == (high, other)
+    assert facts_from_evidence(evidence) == ["x", "y"]
+
+
 # ------------------------------------------------------------------------------------------- real model
 
 

@@ -129,6 +129,9 @@ def test_facts_prefix_is_shared_best_first_and_capped(tiny_llama, minilm_tokeniz
     evidence = evidence_for(QUESTIONS[0], ["fish live in water", "an aquarium holds water", "ovens are hot"])
     assert scorer.facts_prefix(evidence) == "Facts: fish live in water. an aquarium holds water.\n"
     assert scorer.facts_prefix(Evidence.empty(QUESTIONS[0])) == ""
+    high, low, other = (Fact("h", "r", "t", text, score=s) for text, s in [("x", 0.9), ("x", 0.1), ("y", 0.5)])
+    repeated = Evidence("q1", ((low, other), (high,), ()))  # "x" found for two choices: its best score counts
+    assert make_scorer(tiny_llama, minilm_tokenizer, use_facts=True, max_facts=1).prompt_facts(repeated) == (high,)
 
 
 @pytest.mark.parametrize("shared_prefix", [False, True])

@@ -14,6 +14,7 @@ import torch
 from kqa.adapters import model as model_module
 from kqa.adapters.config import AdapterConfig, LoraSettings, TrainConfig
 from kqa.adapters.model import build_model
+from kqa.adapters.saving import read_adapter
 from kqa.config import load_config
 from kqa.errors import ConfigError, ModelUnavailableError, StoreError
 from kqa.train import Trainer, split_questions
@@ -51,6 +52,33 @@ def test_split_is_seeded_disjoint_and_saved(tiny_bert_dir, tmp_path):
     run(tiny_config(tiny_bert_dir), train_config(epochs=1), tmp_path)
     saved = json.loads((tmp_path / "split.json").read_text())
     assert saved["test"] == [QUESTIONS[i].id for i in split.test]
+
+
+def test_split_rounds_once_so_the_test_part_keeps_its_share():
+    split = split_questions(10, train_config(train_fraction=0.55, dev_fraction=0.35))
+    assert (len(split.train), len(split.dev), len(split.test)) == (6, 3, 1)  # rounded apart: 6 / 4 / 0
+    assert len(split_questions(1221, train_config(train_fraction=0.6, dev_fraction=0.1)).test) == 366
+
+
+def test_a_fresh_run_into_an_earlier_runs_folder_drops_its_checkpoints_and_best_weights(tiny_bert_dir, tmp_path):
+    adapter, fresh = tiny_config(tiny_bert_dir, method="lora"), train_config(epochs=1, dev_fraction=0.0)
+    run(adapter, train_config(epochs=3), tmp_path / "reused")  # a dev part: best.safetensors, checkpoints 6 and 8
+    assert (tmp_path / "reused" / "best.safetensors").is_file()
+    run(adapter, fresh, tmp_path / "reused")  # no dev part: 3 steps, a checkpoint at step 2, no best weights
+    run(adapter, fresh, tmp_path / "clean")
+    assert not (tmp_path / "reused" / "best.safetensors").exists()
+    assert [p.name for p in (tmp_path / "reused" / "checkpoints").glob("step-*")] == ["step-00000002"]
+    assert (tmp_path / "reused" / "checkpoints" / "latest").read_text() == "step-00000002"
+    reused, clean = (read_adapter(tmp_path / name / "adapter").weights for name in ("reused", "clean"))
+    assert all(torch.equal(reused[k], clean[k]) for k in clean)  # not the earlier run's best weights
+
+
+def test_resume_refuses_a_checkpoint_with_missing_files(tiny_bert_dir, tmp_path):
+    adapter = tiny_config(tiny_bert_dir, method="lora")
+    run(adapter, train_config(max_steps=2), tmp_path)
+    (tmp_path / "checkpoints" / "step-00000002" / "optimizer.pt").unlink()
+    with pytest.raises(StoreError, match=r"step-00000002 \(named by .*latest\) lacks optimizer.pt. Run without --resume"):
+        run(adapter, train_config(), tmp_path, resume=True)
 
 
 def test_resume_after_a_crash_continues_the_same_loss_curve(tiny_bert_dir, tmp_path):

@@ -193,7 +193,10 @@ class TrainConfig(BaseModel):
     train_fraction: float = Field(0.6, gt=0, lt=1, description="Share of the questions used for training.")
     dev_fraction: float = Field(0.1, ge=0, lt=1, description="Share held out for early stopping; the rest is test.")
     epochs: int = Field(3, gt=0, description="Maximum number of epochs.")
-    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (null: no limit).")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (null: no limit). "
+                                     "A cut-short run: the learning rate still follows the schedule of `epochs`, so "
+                                     "a run resumed without the limit continues the same curve; for a shorter run "
+                                     "that decays to 0, lower `epochs`.")
     batch_size: int = Field(8, gt=0, description="Questions per optimizer step (all their choices together).")
     group_by_length: bool = Field(
         False, description="Batch questions of similar length together (like transformers' group_by_length): the "

@@ -226,8 +226,7 @@ class Tokenizer(Protocol):
 
 def facts_from_evidence(evidence: Evidence) -> list[str]:
     """Every retrieved fact of every choice, best score first, each text once."""
-    facts = sorted((f for per_choice in evidence.per_choice for f in per_choice), key=lambda f: -f.score)
-    return list(dict.fromkeys(f.text for f in facts))
+    return [f.text for f in evidence.ranked_facts()]
 
 
 def build_long_input(question_text: str, facts: Sequence[str], choices: Sequence[Choice] = (),

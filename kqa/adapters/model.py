@@ -72,6 +72,7 @@ class KnowledgeModel(nn.Module):
         self.virtual = virtual_tokens(config)  # V tokens prepended to the hidden states (prompt, p-tuning)
         self.injector = KnowledgeInjector(self.layers, self.layer_ids) if config.uses_gated else None
         self.merged = False
+        self.unfrozen_from: str | None = None  # the set whose own backbone weights (method full, long_context) it holds
         self.init_seed: int | None = None  # set by build_model, which seeds the first set's initialisation
         self.active = name
         self.set_active(name)

@@ -97,6 +97,12 @@ def add_saved_adapter(model: KnowledgeModel, folder: str | Path, name: str) -> N
     """Load another saved adapter into `model` as the set `name` (same backbone and architecture required)."""
     saved = read_adapter(folder)
     check_compatible(model.config, saved)
+    changes_backbone = any(key.startswith("unfrozen.") for key in saved.weights)
+    if changes_backbone or model.unfrozen_from is not None:
+        culprit = folder if changes_backbone else f"the adapter loaded as {model.unfrozen_from!r}"
+        raise StoreError(f"{culprit} changes the backbone's own weights (`method: full`, or long_context's embeddings "
+                         f"and norms), so it cannot share one backbone with other adapters: load it in a reader of "
+                         f"its own.")
     model.add_adapter(name, peft_settings=saved.config)  # its own LoRA rank (a combined adapter's may differ)
     load_trainable_state(model, saved.weights, name)
 

@@ -40,6 +40,7 @@ def load_trainable_state(model: KnowledgeModel, state: dict[str, torch.Tensor], 
         load_peft_state(model.backbone, model.config, parts[peft_prefix(model.config)], name)
     if parts["unfrozen"]:
         _load_unfrozen(model, parts["unfrozen"])
+        model.unfrozen_from = name
 
 
 def _load_unfrozen(model: KnowledgeModel, unfrozen: dict[str, torch.Tensor]) -> None:

@@ -24,6 +24,7 @@ from kqa.adapters.config import AdapterConfig, TrainConfig
 from kqa.adapters.reader import AdapterReader
 from kqa.atomic import atomic_text
 from kqa.data import load_mixture
+from kqa.errors import ConfigError, InputError
 from kqa.evaluation.metrics import bootstrap_ci, paired_stats
 from kqa.evaluation.results import PairedStats
 from kqa.retrieval.control import MatchedControlRetriever
@@ -111,6 +112,7 @@ class KnowledgeLift:
         out = Path(out_dir)
         split = split_questions(len(questions), self.train)
         test = [questions[i] for i in split.test]
+        _check_test(test, len(questions), self.train)
         extra = load_mixture(((s.data, s.weight) for s in self.train.extra_data), seed=self.train.seed)
         control = MatchedControlRetriever(self.retriever, [*questions, *extra], seed=self.train.seed)
         sources = {"without": None, "facts": self.retriever, "control": control}
@@ -120,7 +122,8 @@ class KnowledgeLift:
         pairs = tuple(paired_stats(a, trained[a].correct, b, trained[b].correct)
                       for a, b in PAIRS if a in trained and b in trained)
         evidence = [self.retriever.run(q) for q in test]
-        per_choice = [len(facts) for e in evidence for facts in e.per_choice]
+        read = self.adapter.facts_per_choice  # the facts reader reads each choice's first `read` facts with text
+        per_choice = [len([f for f in facts[:read] if f.text]) for e in evidence for facts in e.per_choice]
         result = LiftResult(tuple(runs), pairs, (len(split.train), len(split.dev), len(split.test)),
                             tuple(q.id for q in test), sum(per_choice) / max(len(per_choice), 1))
         atomic_text(out / "lift.json", json.dumps(result.to_dict(), indent=2) + "\n")
@@ -130,6 +133,8 @@ class KnowledgeLift:
         began = time.perf_counter()
         stamp = self._stamp(questions, knowledge=source is not None)
         stored = _read_run(folder, stamp)
+        if stored is not None and stored.n != len(test):  # stored before a change of the split's rounding
+            stored = None
         if stored is not None and stored.scores:
             logger.info("reader %r in %s was trained with these settings: kept", name, folder)
             return stored
@@ -161,6 +166,17 @@ class KnowledgeLift:
                 del train[field]
         return {"adapter": self.adapter.model_dump(mode="json"), "train": train,
                 "questions": [q.id for q in questions], "knowledge": self.knowledge if knowledge else None}
+
+
+def _check_test(test: Sequence[Question], n: int, train: TrainConfig) -> None:
+    """Before any reader trains: the test part must exist and every test question must have a gold answer."""
+    if not test:
+        raise ConfigError(f"the knowledge lift needs test questions: `train.train_fraction` + `train.dev_fraction` "
+                          f"({train.train_fraction} + {train.dev_fraction}) leave none of the {n} questions")
+    unanswered = [q.id for q in test if q.answer not in q.labels]
+    if unanswered:
+        raise InputError(f"the knowledge lift scores its test questions against their gold `answer`; "
+                         f"{len(unanswered)} have none among their labels, e.g. {unanswered[:3]}")
 
 
 def _argmax(scores: Sequence[float]) -> int:

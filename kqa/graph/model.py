@@ -137,7 +137,7 @@ class EdgeRecord:
 
 @dataclass(slots=True)
 class ConceptRecord:
-    edges: int = 0  # how many edges touch it
+    edges: set[str] = field(default_factory=set)  # ids of the edges that touch it
     notes: dict[str, tuple[str, str]] = field(default_factory=dict)  # doc id -> (label, description)
 
 

@@ -123,7 +123,7 @@ class GraphState:
         self.relations[edge.relation] -= 1
         if not self.relations[edge.relation]:
             del self.relations[edge.relation]
-        for concept in (edge.head, edge.tail):
+        for concept in dict.fromkeys((edge.head, edge.tail)):  # once each: a self-loop's head is its tail
             self.concepts[concept].edges.discard(tid)
             self._drop_if_unused(concept)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections import Counter
 from collections.abc import Sequence
 
 from kqa.errors import InputError
@@ -36,6 +37,11 @@ class MatchedControlRetriever:
     def __init__(self, inner, questions: Sequence[Question], seed: int = 0):
         self.inner = inner
         self._questions = {q.id: q for q in questions}
+        if len(self._questions) < len(questions):  # a repeated id would be its own donor, or break the cycle
+            counts = Counter(q.id for q in questions)
+            repeated = [qid for qid, n in counts.items() if n > 1]
+            raise InputError(f"control facts are drawn per question id, and ids must be unique; repeated: "
+                             f"{repeated[:3]} (the same `train.extra_data` set listed twice? Give it one entry with the summed weight)")
         order = derangement(len(questions), seed)
         self._donor = {q.id: questions[j].id for q, j in zip(questions, order)}
         self._cache: dict[str, Evidence] = {}

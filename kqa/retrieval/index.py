@@ -169,7 +169,12 @@ class FactIndex:
             raise ConfigError(f"`index.factory` {factory!r} is not a valid FAISS factory string: {exc}") from None
         index = faiss.IndexIDMap(inner) if _is_hnsw(factory) else faiss.IndexIDMap2(inner)
         if not index.is_trained:
-            if len(vectors) < 39 * getattr(inner, "nlist", 1):
+            nlist = getattr(inner, "nlist", 1)
+            if len(vectors) < nlist:  # FAISS's own error would be a RuntimeError from k-means
+                raise ConfigError(f"`index.factory` {factory!r} clusters into {nlist} lists, which needs at least "
+                                  f"{nlist} facts to train on; there are {len(vectors)}: use fewer lists (IVF<n>) or "
+                                  f"`index.factory: Flat`.")
+            if len(vectors) < 39 * nlist:
                 logger.warning("IVF training on %d vectors for %s: fewer than 39 per list", len(vectors), factory)
             index.train(vectors)
         index.add_with_ids(vectors, np.array([to_int64(i) for i in ids], dtype=np.int64))

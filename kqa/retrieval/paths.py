@@ -68,6 +68,8 @@ class PathFinder:
             for edge in (e for edges in c_adj.values() for e in edges):
                 self._keep(best, edge, self.config.choice_weight, "choice")
             for q, adj in q_adj.items():
+                if q == c:  # the choice repeats a question concept: nothing joins them, and every edge of it
+                    continue  # would pass for a two-hop path
                 for edge in adj.get(c, ()):
                     self._keep(best, edge, self.config.direct_weight, "direct")
                 for middle in set(adj) & set(c_adj) - {q, c}:  # q - middle - c

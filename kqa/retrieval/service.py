@@ -34,6 +34,9 @@ def build_index(graph: str | Path, config: IndexConfig = IndexConfig(), progress
     `sentences` None: rebuild the sentence index when there is one already. Returns the fact index's manifest."""
     with GraphStore.open(graph) as store:
         ids, texts = retrievable(store.edges())
+    if not ids:
+        raise StoreError(f"{graph} has no fact to index: it has no edges, or only negated or quarantined ones "
+                         f"(kqa graph stats --graph {graph}); add documents or import a graph first.")
     embedder = Embedder(config.embedder, config.batch_size)
     index = FactIndex.build(ids, texts, embedder, config, progress=progress)
     index.save(graph)

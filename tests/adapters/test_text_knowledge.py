@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,8 +15,9 @@ from kqa.adapters.encoding import QuestionEncoder, collate, pad_id
 from kqa.adapters.model import build_model, check_cache_allowed
 from kqa.adapters.reader import AdapterReader
 from kqa.adapters.saving import load_model, save_adapter
-from kqa.errors import ConfigError
+from kqa.errors import ConfigError, InputError
 from kqa.evaluation.lift import KnowledgeLift
+from kqa.train import split_questions
 from kqa.types import Evidence, Fact
 from tests.test_adapter_model import QUESTIONS, FakeRetriever, make_question, tiny_config
 
@@ -157,6 +159,20 @@ def test_a_stored_reader_without_test_logits_is_tested_again_not_retrained(tiny_
     assert weights.stat().st_mtime_ns == trained_at and again.readers == first.readers
     with pytest.raises(KeyError, match=r"no pair \('facts', 'without'\) in this lift \(were both readers trained"):
         again.pair("facts", "without")
+
+
+def test_lift_refuses_a_split_without_test_questions_or_answers_before_training(tiny_bert_dir, tmp_path):
+    questions = [make_question(f"Which word, number {i}?", WORDS[i % 5 : i % 5 + 3], f"t{i}", "A") for i in range(10)]
+    adapter = tiny_config(tiny_bert_dir, method="lora", knowledge="text")
+    everything = TrainConfig(seed=0, train_fraction=0.7, dev_fraction=0.3)
+    with pytest.raises(ConfigError, match=r"`train.train_fraction` \+ `train.dev_fraction` \(0.7 \+ 0.3\) leave none"):
+        KnowledgeLift(adapter, everything, AnswerRetriever(), progress=False).run(questions, tmp_path / "lift")
+    test_ids = {questions[i].id for i in split_questions(len(questions), TrainConfig(seed=0)).test}
+    unanswered = [replace(q, answer=None) if q.id in test_ids else q for q in questions]  # train and dev answered
+    with pytest.raises(InputError, match=r"gold `answer`; 3 have none among their labels, e.g. \['t"):
+        KnowledgeLift(adapter, TrainConfig(seed=0), AnswerRetriever(), progress=False).run(unanswered,
+                                                                                           tmp_path / "lift")
+    assert not (tmp_path / "lift").exists()  # refused before any reader trained
 
 
 def test_lift_refuses_an_unknown_reader(tiny_bert_dir):

@@ -194,3 +194,12 @@ def test_unmerge_reports_an_edge_that_two_raw_edges_bring_back(tmp_path):
         changes = store.commit([Unmerge("cat")])
         assert changes.added == {triple_id("cat", "IsA", "tree")} and changes.removed == set()
         assert [e.id for e in store.edges()] == [triple_id("cat", "IsA", "tree")]
+
+
+def test_removing_a_document_with_a_self_loop_drops_its_concept_once(tmp_path):
+    g = tmp_path / "g"
+    loop = Document("d9", "loop.txt", (Triple("rock", "IsA", "rock", "s9", "x", 0.5),))
+    import_documents(g, [CARS, loop])
+    remove_documents(g, ["d9"])
+    with GraphStore.open(g) as store:
+        assert store.concept("rock") is None and "car" in store.vocabulary()

@@ -31,3 +31,9 @@ def test_control_borrows_another_questions_facts_with_the_same_count():
         texts = {f.text for per in evidence.per_choice for f in per}
         assert len(texts) == 1 and texts != {f"fact of {q.id}"}
         assert all(f.origin == "control" for per in evidence.per_choice for f in per)
+
+
+def test_control_refuses_repeated_question_ids():
+    questions = [question_from_text(f"q{i}?", ["a", "b"], qid=qid) for i, qid in enumerate(["A", "B", "A", "C"])]
+    with pytest.raises(InputError, match=r"ids must be unique; repeated: \['A'\]"):
+        MatchedControlRetriever(OwnFacts(), questions, seed=2)

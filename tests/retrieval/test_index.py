@@ -133,6 +133,19 @@ def test_bad_factory_is_a_config_error():
         FactIndex.build(["0" * 16], ["a fact"], Embedder("minilm-l6"), IndexConfig(factory="IVFx,Flat"))
 
 
+def test_an_ivf_index_with_more_lists_than_facts_is_a_config_error(graph_dir):
+    ids, texts = current(graph_dir)
+    with pytest.raises(ConfigError, match=rf"'IVF256,Flat' clusters into 256 lists, which needs at least 256 facts "
+                                          rf"to train on; there are {len(ids)}"):
+        FactIndex.build(ids, texts, FakeEmbedder(), IndexConfig(factory="IVF256,Flat"))
+
+
+def test_a_graph_without_retrievable_facts_has_no_index_to_build(tmp_path):
+    import_documents(tmp_path / "g", [document("d1", [("fish", "NotCapableOf", "fly")])])  # a negation only
+    with pytest.raises(StoreError, match=r"has no fact to index: it has no edges, or only negated"):
+        build_index(tmp_path / "g", progress=False)
+
+
 @pytest.mark.parametrize("factory", ["Flat", "HNSW32,Flat"])
 def test_incremental_update_equals_a_rebuild(graph_dir, embedder, factory):
     config = IndexConfig(factory=factory)

@@ -27,6 +27,14 @@ def test_stop_word_only_spans_never_link(nlp):
     assert names(ConceptLinker(VOCAB, nlp).link_text("The")) == []  # "the" is in the vocabulary but a stop word
 
 
+def test_stop_words_that_name_things_link_as_the_concept_key_keeps_them(nlp):
+    vocab = {"bottom", "top shelf", "empty", "front", "ocean"}  # spaCy calls "bottom", "top", "empty" stop words
+    q = question_from_text("Where does the lost coin end up?", ["bottom of the ocean", "bottom", "the top shelf",
+                                                                 "empty", "in front"])
+    assert [names(c) for c in ConceptLinker(vocab, nlp).run(q).choices] == [
+        ["bottom", "ocean"], ["bottom"], ["top shelf"], ["empty"], ["front"]]
+
+
 def test_question_and_choices(nlp):
     q = question_from_text("A revolving door serves as a security measure at a what?",
                            ["bank", "libraries", "department stores", "New York", "zebra crossing"])

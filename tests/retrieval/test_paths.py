@@ -58,3 +58,10 @@ def test_hub_edges_past_the_cap_are_not_read(tmp_path):
         found = PathFinder(store, PathConfig(max_neighbours=5)).run(["person"], acts)
         best = [e.id for e in store.neighbours("person")][:5]  # equal confidence: relation, then id decide
     assert {s.edge.id for s in found if s.kind == "direct"} == set(best)  # the person side reads 5 of 30 edges
+
+
+def test_a_choice_repeating_a_question_concept_gets_no_paths_through_it(graph_dir):
+    with GraphStore.open(graph_dir) as store:
+        kinds = {s.kind for s in PathFinder(store).run(["fish"], ["fish"])}
+        assert kinds == {"choice"}  # the choice's own edges, not each of them again as a two-hop path
+        assert {s.edge.tail for s in PathFinder(store).run(["fish"], ["fish", "sea"]) if s.kind == "direct"} == {"sea"}
