@@ -27,6 +27,8 @@ class AdapterReader:
         if isinstance(adapters, (str, Path)):
             adapters = {"default": adapters}
         self.paths = dict(adapters or {})
+        if not self.paths and model is None:
+            raise InputError("AdapterReader needs at least one saved adapter folder (`adapters`), got none.")
         self.device, self.batch_size = device, batch_size
         self.max_length = max_length  # None: the adapter's training max_length (128 when unknown)
         self.model, self.tokenizer = model, tokenizer
@@ -43,8 +45,6 @@ class AdapterReader:
         if self.model is not None:
             return
         names = list(self.paths)
-        if not names:
-            raise InputError("AdapterReader needs at least one saved adapter folder (`adapters`), got none.")
         self.model, self.tokenizer = load_model(self.paths[names[0]], name=names[0])
         meta = read_meta(self.paths[names[0]])
         own_length = self.max_length is None
@@ -62,8 +62,6 @@ class AdapterReader:
         """Whether the adapter reads facts (`knowledge`); read from its config without loading the model."""
         if self.model is not None:
             return self.model.config.reads_facts
-        if not self.paths:
-            raise InputError("AdapterReader needs at least one saved adapter folder (`adapters`), got none.")
         return AdapterConfig.model_validate(read_meta(next(iter(self.paths.values())))["adapter"]).reads_facts
 
     def set_active(self, name: str) -> None:

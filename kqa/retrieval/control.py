@@ -36,12 +36,12 @@ class MatchedControlRetriever:
 
     def __init__(self, inner, questions: Sequence[Question], seed: int = 0):
         self.inner = inner
-        self._questions = {q.id: q for q in questions}
-        if len(self._questions) < len(questions):  # a repeated id would be its own donor, or break the cycle
-            counts = Counter(q.id for q in questions)
-            repeated = [qid for qid, n in counts.items() if n > 1]
+        repeated = [qid for qid, n in Counter(q.id for q in questions).items() if n > 1]
+        if repeated:  # a repeated id would be its own donor, or break the cycle
             raise InputError(f"control facts are drawn per question id, and ids must be unique; repeated: "
-                             f"{repeated[:3]} (the same `train.extra_data` set listed twice? Give it one entry with the summed weight)")
+                             f"{repeated[:3]} (the same `train.extra_data` set listed twice? Give it one entry "
+                             f"with the summed weight)")
+        self._questions = {q.id: q for q in questions}
         order = derangement(len(questions), seed)
         self._donor = {q.id: questions[j].id for q, j in zip(questions, order)}
         self._cache: dict[str, Evidence] = {}
