@@ -3,7 +3,7 @@
     python -m benchmarks.bench_retrieval_latency graphs/cn4 --n 1221
     python -m benchmarks.bench_retrieval_latency --hubs 50000        # synthetic hub graph: neighbours() cold/warm
 
-Target on ConceptNet 4 (474,125 edges): p50 <= 20 ms, p99 <= 60 ms. The retrieval section of --pipeline is used, with
+Target on ConceptNet 4 (474,136 edges): p50 <= 20 ms, p99 <= 60 ms. The retrieval section of --pipeline is used, with
 dense search on (--dense-k). The graph's fact index is built first when it is missing, or with --rebuild-index: an
 index built before `index.hnsw_min_facts` existed is exact 'Flat', an estimated ~65 ms per question on that graph.
 Besides the total, each stage is timed on its own (linking, with the question's given concept; graph paths; query

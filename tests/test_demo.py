@@ -33,6 +33,7 @@ def test_question_vocabulary_keeps_content_words_phrases_and_base_forms():
     terms = question_vocabulary([question_from_text("Where would you keep live fishes?", ["fish tank", "oven"])])
     assert {"keep", "live", "fishes", "fish", "fish tank", "oven", "live fishes"} <= terms
     assert not {"where", "would", "you"} & terms  # stop words alone
+    assert "café" in question_vocabulary([question_from_text("Where is the café?", ["bar", "car"])])
 
 
 def test_select_synsets_takes_the_most_frequent_senses_and_follows_outgoing_pointers(wordnet_folder):

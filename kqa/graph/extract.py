@@ -199,6 +199,8 @@ class _Sentence:
             if name:
                 self.labels.setdefault(name, ent.label_)
             return name or None
+        # spaCy's stop words, not the concept key's (kqa.graph.names): measured on SciQ's 887 paragraphs, the key's
+        # list makes "much heat", "many pollutant", "large" (of "a large amount") concepts; 479 of 4214 edges change
         if tok.pos_ in ("PRON", "DET", "NUM") or tok.is_stop or tok.is_punct or not tok.text.strip():
             return None
         words = [t for m in tok.lefts if m.dep_ in KEEP_MODIFIERS for t in m.subtree] + [tok]

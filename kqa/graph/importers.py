@@ -10,13 +10,10 @@ they are importable from here still.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-
-from spacy.lang.en.stop_words import STOP_WORDS
 
 from kqa.data import load_questions
 from kqa.errors import InputError, brief
@@ -32,7 +29,7 @@ from kqa.graph.corpus import RawDocument, Skipped
 from kqa.graph.definitions import DefinitionImporter, check_source
 from kqa.graph.indexes import BESIDE, IndexSync, keep_in_step
 from kqa.graph.model import Document
-from kqa.graph.names import key_of_name
+from kqa.graph.names import WORD, concept_stop_words, key_of_name
 from kqa.graph.update import UpdateResult, open_existing, open_graph
 from kqa.graph.wordnet import (  # noqa: F401  (re-exported: their former home was here)
     WORDNET_NAME,
@@ -47,11 +44,6 @@ from kqa.userinput import path_kind
 
 logger = logging.getLogger(__name__)
 
-WORD = re.compile(r"[a-z]+(?:['-][a-z]+)*")
-# spaCy stop words that CSQA questions are about ("where would you keep ...", "what do you use to ...")
-CONTENT_STOP_WORDS = frozenset({"keep", "put", "make", "give", "take", "show", "move", "call", "see", "get", "use",
-                                "find", "become", "serve", "fill", "empty", "full", "top", "bottom", "front", "back",
-                                "side", "part", "name", "fire", "go", "say"})
 Vocabulary = str | Path | Iterable[str]  # a .txt file or question set (see read_vocabulary), or the terms themselves
 
 
@@ -168,7 +160,7 @@ def _terms(vocabulary: Vocabulary) -> Iterable[str]:
 def question_vocabulary(questions: Iterable[Question]) -> frozenset[str]:
     """Words and 2-3 word phrases of question stems, concepts and choices, with naive base forms ('fishes' ->
     'fish'); stop words alone are left out. Terms WordNet lacks cost nothing: selection looks them up."""
-    stop = STOP_WORDS - CONTENT_STOP_WORDS
+    stop = concept_stop_words()  # the key's: "keep", "top", "bottom" are terms to look up
     terms: set[str] = set()
     for q in questions:
         for text in (q.stem, q.concept or "", *(c.text for c in q.choices)):

@@ -21,7 +21,8 @@ CONTENT_WORDS = frozenset({
     "done", "empty", "last", "fill", "serve", "use", "find", "fire", "three", "five",
     "mine", "third", "hundred", "will", "whole", "least",  # nouns in node names: "salt mine", "free will"
 })
-WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
+# a word: letters and digits of any script, joined by apostrophes or hyphens ("café", "don't", "x-ray", "4th")
+WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 
 
 @cache
@@ -49,3 +50,9 @@ def key_of_name(name: str) -> str:
 
 def is_concept_stop_word(word: str) -> bool:
     return word.lower() in concept_stop_words()
+
+
+def is_function_token(token) -> bool:
+    """A spaCy token whose lemma or text is a stop word of the key: the linker and the extractor drop such words from
+    the concepts they make, so a choice "bottom" and a sentence's "the bottom of the sea" name the same concept."""
+    return is_concept_stop_word(token.lemma_ or token.text) or is_concept_stop_word(token.text)

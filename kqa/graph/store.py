@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 FORMAT, VERSION = "kqa-graph", 1
 SNAPSHOT_HEADER = json.dumps({"format": "kqa-graph-snapshot", "version": VERSION})
 MANIFEST = "manifest.json"
+# what reading a graph needs from its manifest (a hand-edited or truncated one names the key it lacks)
+MANIFEST_KEYS = ("generation", "snapshot", "snapshot_sha256", "snapshot_bytes", "log", "log_bytes", "batches", "counts")
 EDGE_VIEWS = 1 << 18  # Edge views kept for neighbours(): past this many (~70 MB) the memo starts over
 
 
@@ -276,6 +278,9 @@ def _read_manifest(path: Path) -> dict:
         raise StoreError(f"{file}: `format` must be {FORMAT!r}, got {found!r}; this is not a kqa graph.")
     if manifest.get("version") != VERSION:
         raise StoreError(f"{file}: `version` {manifest.get('version')!r} is not supported (expected {VERSION}).")
+    missing = [key for key in MANIFEST_KEYS if key not in manifest]
+    if missing:
+        raise StoreError(f"{file}: the manifest lacks {', '.join(map(repr, missing))}; the graph is damaged.")
     return manifest
 
 

@@ -31,6 +31,7 @@ from kqa.graph.corpus import Skipped
 from kqa.graph.indexes import BESIDE, IndexSync, keep_in_step
 from kqa.graph.inference import retract_stale_inferences
 from kqa.graph.model import ACTIVE, QUARANTINED, Edge, SetStatus, quarantined
+from kqa.graph.names import is_concept_stop_word
 from kqa.graph.store import GraphStore
 from kqa.graph.update import UpdateResult, open_graph
 
@@ -45,10 +46,6 @@ NUMBER_WORDS = frozenset(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
     "eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion first "
     "second third half dozen".split())
-# spaCy's stop list holds some content words that are fine concepts ("move", "part", "side"): not stop words here
-CONTENT_WORDS = frozenset(
-    "amount back bottom call empty front full give keep make move name part put say see serious show side take top "
-    "used whole well".split())
 NUMBER = re.compile(r"^[\d.,:/%+-]+(s|th|st|nd|rd)?$")
 
 
@@ -146,14 +143,12 @@ def find_problems(edges: list[Edge], config: ValidationConfig) -> tuple[dict[str
 
 def concept_problem(name: str, config: ValidationConfig = ValidationConfig()) -> str | None:
     """Why `name` is not a concept (pronoun, number, stop-word, fragment), or None."""
-    from spacy.lang.en.stop_words import STOP_WORDS
-
     words = name.split()
     if name in PRONOUNS:
         return "pronoun"
     if all(NUMBER.match(w) or w in NUMBER_WORDS for w in words):
         return "number"
-    if all(w in STOP_WORDS and w not in CONTENT_WORDS for w in words):
+    if all(is_concept_stop_word(w) for w in words):  # the concept key's stop words: "bottom", "part" are concepts
         return "stop-word"
     letters = re.sub(r"[^a-z0-9]", "", name)
     if (len(letters) <= config.max_fragment_chars or not re.search(r"[a-z]", name)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kqa.graph.names import concept_key, is_concept_stop_word
+from kqa.graph.names import concept_key, is_function_token
 from kqa.types import Question
 
 
@@ -128,7 +128,7 @@ class ConceptLinker:
         return out
 
     def _head(self, doc) -> list[LinkedConcept]:
-        content = [t for t in doc if not (_function_word(t) or t.is_punct or t.is_space)]
+        content = [t for t in doc if not (is_function_token(t) or t.is_punct or t.is_space)]
         for token in reversed(content):  # English noun phrases end in their head: "department store" -> store
             if name := self._lookup(doc[token.i : token.i + 1]):
                 return [LinkedConcept(name, token.text, token.idx, token.idx + len(token.text), "head")]
@@ -141,21 +141,15 @@ class ConceptLinker:
         return None
 
 
-def _function_word(token) -> bool:
-    """A stop word of the concept key (kqa.graph.names): spaCy's stop words less those that name things, so a
-    choice "bottom" or "top shelf" links as the key names it."""
-    return is_concept_stop_word(token.lemma_ or token.text) or is_concept_stop_word(token.text)
-
-
 def _trim(span):
     """The span without leading determiners/function words and trailing function words or punctuation; None if
     empty."""
     start, end = span.start, span.end
     doc = span.doc
-    while start < end and (_function_word(doc[start]) or doc[start].pos_ == "DET" or doc[start].is_punct
+    while start < end and (is_function_token(doc[start]) or doc[start].pos_ == "DET" or doc[start].is_punct
                            or doc[start].is_space):
         start += 1
-    while end > start and (_function_word(doc[end - 1]) or doc[end - 1].is_punct or doc[end - 1].is_space):
+    while end > start and (is_function_token(doc[end - 1]) or doc[end - 1].is_punct or doc[end - 1].is_space):
         end -= 1
     return doc[start:end] if end > start else None
 
@@ -179,7 +173,7 @@ def _content_runs(doc) -> list[list]:
     for token in doc:
         if token.is_punct or token.is_space:
             runs.append([])
-        elif not _function_word(token):
+        elif not is_function_token(token):
             runs[-1].append(token)
     return [r for r in runs if len(r) > 1]
 

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kqa.graph.names import concept_key
+from kqa.graph.names import WORD, concept_key
 from kqa.graph.store import GraphStore
 from kqa.retrieval.config import RetrievalConfig
 from kqa.retrieval.facts import definition_fact, edge_fact, retrievable
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 logger = logging.getLogger(__name__)
-QUERY_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")  # letters and digits of any script: "café", "don't", "x-ray"
 CLITICS = ("'s", "'re", "'ve", "'ll", "'d", "'m")  # "what's" -> "what" (then a stop word); "n't" reads as "not"
 
 
@@ -189,7 +187,7 @@ def content_words(text: str) -> str:
     """`text` lowercased without the function words that concept keys drop (kqa.graph.names), punctuation and
     clitics, not lemmatized: "Where's the jellyfish that isn't caught?" -> "jellyfish not caught". A dense query is
     encoded on the critical path of retrieval: fewer tokens, sooner answered."""
-    words = QUERY_WORD.findall(text.lower().replace("\u2019", "'").replace("\u2018", "'"))
+    words = WORD.findall(text.lower().replace("\u2019", "'").replace("\u2018", "'"))
     return concept_key(_without_clitic(word) for word in words)
 
 

@@ -107,6 +107,15 @@ def test_foreign_manifest(tmp_path, content, message):
         GraphStore.open(tmp_path)
 
 
+def test_manifest_missing_a_key_names_it(tmp_path):
+    GraphStore.open(tmp_path, writable=True, create=True).close()
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    del data["log_bytes"]
+    (tmp_path / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(StoreError, match="lacks 'log_bytes'"):
+        GraphStore.open(tmp_path)
+
+
 def test_damaged_files_are_detected(tmp_path):
     with GraphStore.open(tmp_path, writable=True, create=True, compact_min_bytes=10) as store:
         store.commit([AddDocument(doc("a", ("dog", "animal")))])  # compacts: the data is in the snapshot

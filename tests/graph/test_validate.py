@@ -89,7 +89,8 @@ def test_thresholds_and_support_counts(tmp_path):
 @pytest.mark.parametrize("name, problem", [
     ("it", "pronoun"), ("they", "pronoun"), ("the", "stop-word"), ("of which", "stop-word"), ("42", "number"),
     ("1990s", "number"), ("two hundred", "number"), ("x", "fragment"), ("-ing", "fragment"), ("(a bit", "fragment"),
-    ("dog", None), ("move", None), ("side", None), ("ice cream", None), ("b-52", None), ("vitamin c", None)])
+    ("dog", None), ("move", None), ("side", None), ("ice cream", None), ("b-52", None), ("vitamin c", None),
+    ("go", None), ("top shelf", None), ("café", None)])  # the concept key's stop words: what a question links to
 def test_concept_problem(name, problem):
     assert concept_problem(name) == problem
 

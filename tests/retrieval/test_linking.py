@@ -68,6 +68,9 @@ def test_one_concept_key_finds_conceptnet_nodes_through_function_words(nlp):
     assert names(found) == ["go store", "box kleenex"]  # what ConceptNet 4 calls them
     assert [linker.link_text(t)[0].text for t in ("going to the store",)] == ["going to the store"]
     assert key_of_name("go_to_the_store") == concept_key(["go", "to", "the", "store"]) == "go store"
+    # letters of any script: an imported "café" (was "caf") is the key the linker makes of the question's word
+    assert key_of_name("wilbur_café_bar") == concept_key(["wilbur", "café", "bar"]) == "wilbur café bar"
+    assert names(ConceptLinker({key_of_name("café")}, nlp).link_text("We met at a café.")) == ["café"]
     assert names(linker.link_text("Where would you keep a fish?")) == ["keep fish"]  # "keep" is content here
 
 
