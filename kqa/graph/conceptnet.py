@@ -43,7 +43,9 @@ logger = logging.getLogger(__name__)
 
 CONCEPTNET4 = "conceptnet4"  # Document name and extractor of ConceptNet 4 edges: `kqa graph remove conceptnet4`
 CONCEPTNET5 = "conceptnet5"
-RULES_VERSION = 2  # part of the Document id, so that a change of the rules below re-imports an unchanged file
+# part of the Document id, so that a change of the rules below re-imports an unchanged file;
+# 3: names keep letters of any script (kqa.graph.names.WORD: "café", was "caf")
+RULES_VERSION = 3
 # ConceptNet's relation -> kqa's name (the names kqa/retrieval/verbalize.py reads); other relations keep their name
 RELATIONS = {"ConceptuallyRelatedTo": "RelatedTo"}
 # ConceptNet 4 relations of single-purpose OMCS games (0.35 % of its edges): no sentence form, and their edges read as

@@ -1,4 +1,5 @@
-"""One concept key everywhere: how the linker, the extractor and every importer name a concept.
+"""One concept key everywhere: how the linker and every importer name a concept (the corpus extractor keeps spaCy's
+own stop words: the key's shorter list made it build quantifier concepts such as "much heat" from prose).
 
 A key is lowercase lemmas with function words dropped, the way ConceptNet 4 names its nodes: "going to the store"
 -> "go store", "a box of kleenex" -> "box kleenex". spaCy's stop-word list also holds content words that
@@ -53,6 +54,6 @@ def is_concept_stop_word(word: str) -> bool:
 
 
 def is_function_token(token) -> bool:
-    """A spaCy token whose lemma or text is a stop word of the key: the linker and the extractor drop such words from
-    the concepts they make, so a choice "bottom" and a sentence's "the bottom of the sea" name the same concept."""
+    """A spaCy token whose lemma or text is a stop word of the key: the linker drops such words from the concepts it
+    links, so a choice "bottom" and a question's "the bottom of the sea" name the same concept."""
     return is_concept_stop_word(token.lemma_ or token.text) or is_concept_stop_word(token.text)

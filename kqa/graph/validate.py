@@ -46,6 +46,11 @@ NUMBER_WORDS = frozenset(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
     "eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion first "
     "second third half dozen".split())
+# words the concept key keeps inside names ("many people", "go out", "under water") that name no concept by themselves:
+# "not much", "up down", "before two" are junk, "go", "get up", "top shelf" are concepts (measured on ConceptNet 4)
+NOT_ALONE = frozenset(
+    "not no much many same own other others another every something after against around before between down done "
+    "last least off out over through together under up will without".split())
 NUMBER = re.compile(r"^[\d.,:/%+-]+(s|th|st|nd|rd)?$")
 
 
@@ -148,10 +153,11 @@ def concept_problem(name: str, config: ValidationConfig = ValidationConfig()) ->
         return "pronoun"
     if all(NUMBER.match(w) or w in NUMBER_WORDS for w in words):
         return "number"
-    if all(is_concept_stop_word(w) for w in words):  # the concept key's stop words: "bottom", "part" are concepts
+    # the concept key's stop words ("bottom", "part" are concepts), the words above, numbers: "after two" is none
+    if all(is_concept_stop_word(w) or w in NOT_ALONE or w in NUMBER_WORDS for w in words):
         return "stop-word"
-    letters = re.sub(r"[^a-z0-9]", "", name)
-    if (len(letters) <= config.max_fragment_chars or not re.search(r"[a-z]", name)
+    letters = re.sub(r"[\W_]", "", name)  # letters and digits of any script: "ça" is a word, "x" a fragment
+    if (len(letters) <= config.max_fragment_chars or not re.search(r"[^\W\d_]", name)
             or name[0] in "-'.,)" or name[-1] in "-'(,"
             or name.count("(") != name.count(")") or name.count('"') % 2):
         return "fragment"

@@ -87,6 +87,20 @@ def test_vocabulary_keys_of_words_and_whole_terms():
                                                                         "go store"}
 
 
+def test_vocabulary_keeps_digits_and_letters_of_any_script():
+    assert vocabulary_keys(["4th of July", "café au lait"]) == {"4th", "july", "4th july", "café", "au", "lait",
+                                                               "café au lait"}
+
+
+def test_a_change_of_rules_reimports_an_unchanged_file(cn4, tmp_path, monkeypatch):
+    graph = tmp_path / "g"
+    import_conceptnet4(graph, path=cn4, progress=False)
+    monkeypatch.setattr(conceptnet, "RULES_VERSION", conceptnet.RULES_VERSION + 1)
+    again = import_conceptnet4(graph, path=cn4, progress=False)
+    assert again.parsed == 1 and again.unchanged == 0  # read again under the new rules, not kept as it was
+    assert set(edges(graph)) == EDGES
+
+
 def test_vocabulary_subset_reimport_and_remove(cn4, tmp_path):
     graph = tmp_path / "g"
     first = import_conceptnet4(graph, path=cn4, vocabulary=["aquarium", "go to the store"], progress=False)

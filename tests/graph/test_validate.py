@@ -90,7 +90,10 @@ def test_thresholds_and_support_counts(tmp_path):
     ("it", "pronoun"), ("they", "pronoun"), ("the", "stop-word"), ("of which", "stop-word"), ("42", "number"),
     ("1990s", "number"), ("two hundred", "number"), ("x", "fragment"), ("-ing", "fragment"), ("(a bit", "fragment"),
     ("dog", None), ("move", None), ("side", None), ("ice cream", None), ("b-52", None), ("vitamin c", None),
-    ("go", None), ("top shelf", None), ("café", None)])  # the concept key's stop words: what a question links to
+    ("go", None), ("top shelf", None),  # the concept key's stop words: what a question links to
+    ("go out", None), ("not", "stop-word"), ("not much", "stop-word"), ("up down", "stop-word"),
+    ("after two", "stop-word"), ("many people", None),  # words that are no concept alone
+    ("ça", None), ("日本", None), ("é", "fragment")])  # letters of any script count
 def test_concept_problem(name, problem):
     assert concept_problem(name) == problem
 

@@ -167,7 +167,7 @@ def test_incremental_update_equals_a_rebuild(graph_dir, embedder, factory):
 def test_a_flat_index_turns_hnsw_from_hnsw_min_facts_on():
     config = IndexConfig(hnsw_min_facts=1000)
     assert [config.factory_for(n) for n in (999, 1000)] == ["Flat", "HNSW32,Flat"]
-    assert IndexConfig().factory_for(49_999) == "Flat" and IndexConfig().factory_for(474_125) == "HNSW32,Flat"
+    assert IndexConfig().factory_for(49_999) == "Flat" and IndexConfig().factory_for(474_136) == "HNSW32,Flat"
     assert IndexConfig(hnsw_min_facts=None).factory_for(10**6) == "Flat"
     assert IndexConfig(factory="IVF256,Flat", hnsw_min_facts=1).factory_for(10**6) == "IVF256,Flat"  # chosen: kept
     with pytest.raises(ValueError, match=r"hnsw_min_facts\n  Input should be greater than 0"):
