@@ -29,7 +29,7 @@ from kqa.graph.corpus import RawDocument, Skipped
 from kqa.graph.definitions import DefinitionImporter, check_source
 from kqa.graph.indexes import BESIDE, IndexSync, keep_in_step
 from kqa.graph.model import Document
-from kqa.graph.names import WORD, concept_stop_words, key_of_name
+from kqa.graph.names import concept_stop_words, key_of_name, words_of
 from kqa.graph.update import UpdateResult, open_existing, open_graph
 from kqa.graph.wordnet import (  # noqa: F401  (re-exported: their former home was here)
     WORDNET_NAME,
@@ -164,7 +164,7 @@ def question_vocabulary(questions: Iterable[Question]) -> frozenset[str]:
     terms: set[str] = set()
     for q in questions:
         for text in (q.stem, q.concept or "", *(c.text for c in q.choices)):
-            words = WORD.findall(text.lower())
+            words = words_of(text)
             terms.add(" ".join(words))
             for n in (1, 2, 3):
                 grams = (" ".join(words[i : i + n]) for i in range(len(words) - n + 1))

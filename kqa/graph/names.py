@@ -10,6 +10,7 @@ The list of kept words was read off ConceptNet 4 itself: the spaCy stop words th
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from functools import cache
 
@@ -41,12 +42,20 @@ def concept_key(words: Iterable[str]) -> str:
     Returns "" when nothing but function words is left ("the", "of it").
     """
     stop = concept_stop_words()
-    return " ".join(w for w in (w.lower().strip() for w in words) if w and w not in stop)
+    words = (unicodedata.normalize("NFC", w.lower().strip()) for w in words)  # one form of "café" (words_of)
+    return " ".join(w for w in words if w and w not in stop)
+
+
+def words_of(text: str) -> list[str]:
+    """The words of `text` (WORD), lowercased. Unicode NFC first, so that a "café" typed as "e" + combining accent is
+    the same word, and curly apostrophes read as straight ones ("isn’t" is "isn't")."""
+    text = unicodedata.normalize("NFC", text).lower().replace("\u2019", "'").replace("\u2018", "'")
+    return WORD.findall(text)
 
 
 def key_of_name(name: str) -> str:
     """The key of an already lemmatized name (an importer's node such as "go_to_the_store" or "box of kleenex")."""
-    return concept_key(WORD.findall(name.lower().replace("_", " ")))
+    return concept_key(words_of(name.replace("_", " ")))
 
 
 def is_concept_stop_word(word: str) -> bool:

@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kqa.graph.names import WORD, concept_key
+from kqa.graph.names import concept_key, words_of
 from kqa.graph.store import GraphStore
 from kqa.retrieval.config import RetrievalConfig
 from kqa.retrieval.facts import definition_fact, edge_fact, retrievable
@@ -187,8 +187,7 @@ def content_words(text: str) -> str:
     """`text` lowercased without the function words that concept keys drop (kqa.graph.names), punctuation and
     clitics, not lemmatized: "Where's the jellyfish that isn't caught?" -> "jellyfish not caught". A dense query is
     encoded on the critical path of retrieval: fewer tokens, sooner answered."""
-    words = WORD.findall(text.lower().replace("\u2019", "'").replace("\u2018", "'"))
-    return concept_key(_without_clitic(word) for word in words)
+    return concept_key(_without_clitic(word) for word in words_of(text))
 
 
 def _without_clitic(word: str) -> str:
