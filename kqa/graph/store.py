@@ -34,7 +34,9 @@ FORMAT, VERSION = "kqa-graph", 1
 SNAPSHOT_HEADER = json.dumps({"format": "kqa-graph-snapshot", "version": VERSION})
 MANIFEST = "manifest.json"
 # what reading a graph needs from its manifest (a hand-edited or truncated one names the key it lacks)
-MANIFEST_KEYS = ("generation", "snapshot", "snapshot_sha256", "snapshot_bytes", "log", "log_bytes", "batches", "counts")
+# what a manifest holds; `snapshot` and `log` are names of files beside it, never paths
+MANIFEST_KEYS = {"generation": int, "snapshot": str, "snapshot_sha256": str, "snapshot_bytes": int, "log": str,
+                 "log_bytes": int, "batches": int, "counts": dict}
 EDGE_VIEWS = 1 << 18  # Edge views kept for neighbours(): past this many (~70 MB) the memo starts over
 
 
@@ -281,6 +283,14 @@ def _read_manifest(path: Path) -> dict:
     missing = [key for key in MANIFEST_KEYS if key not in manifest]
     if missing:
         raise StoreError(f"{file}: the manifest lacks {', '.join(map(repr, missing))}; the graph is damaged.")
+    for key, kind in MANIFEST_KEYS.items():
+        value = manifest[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise StoreError(f"{file}: `{key}` must be {kind.__name__}, got {value!r}; the graph is damaged.")
+    for key in ("snapshot", "log"):
+        if Path(manifest[key]).name != manifest[key] or manifest[key] in ("", ".", ".."):
+            raise StoreError(f"{file}: `{key}` must be a file name beside the manifest, got {manifest[key]!r}; "
+                             "the graph is damaged.")
     return manifest
 
 

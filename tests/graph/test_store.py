@@ -116,6 +116,22 @@ def test_manifest_missing_a_key_names_it(tmp_path):
         GraphStore.open(tmp_path)
 
 
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("log_bytes", "0", "`log_bytes` must be int, got '0'"),
+    ("batches", True, "`batches` must be int, got True"),
+    ("counts", [], "`counts` must be dict"),
+    ("snapshot", "../../etc/passwd", "`snapshot` must be a file name beside the manifest"),
+    ("log", "..", "`log` must be a file name beside the manifest"),
+])
+def test_manifest_with_a_wrong_value_names_it(tmp_path, key, value, message):
+    GraphStore.open(tmp_path, writable=True, create=True).close()
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    data[key] = value
+    (tmp_path / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(StoreError, match=message):
+        GraphStore.open(tmp_path)
+
+
 def test_damaged_files_are_detected(tmp_path):
     with GraphStore.open(tmp_path, writable=True, create=True, compact_min_bytes=10) as store:
         store.commit([AddDocument(doc("a", ("dog", "animal")))])  # compacts: the data is in the snapshot
