@@ -44,8 +44,9 @@ logger = logging.getLogger(__name__)
 CONCEPTNET4 = "conceptnet4"  # Document name and extractor of ConceptNet 4 edges: `kqa graph remove conceptnet4`
 CONCEPTNET5 = "conceptnet5"
 # part of the Document id, so that a change of the rules below re-imports an unchanged file;
-# 3: names keep letters of any script, in Unicode NFC (kqa.graph.names.words_of: "café", was "caf")
-RULES_VERSION = 3
+# 3: names keep letters of any script, in Unicode NFC (kqa.graph.names.words_of: "café", was "caf");
+# 4: with their combining marks ("हिन्दी"), apostrophes straight
+RULES_VERSION = 4
 # ConceptNet's relation -> kqa's name (the names kqa/retrieval/verbalize.py reads); other relations keep their name
 RELATIONS = {"ConceptuallyRelatedTo": "RelatedTo"}
 # ConceptNet 4 relations of single-purpose OMCS games (0.35 % of its edges): no sentence form, and their edges read as

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from kqa.graph.model import ConceptInfo, Triple
+from kqa.graph.names import fold
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ class _Sentence:
         if ent is not None:
             if ent.label_ in NOT_CONCEPTS:
                 return None
-            name = " ".join(t.text.lower() for t in ent if t.dep_ != "det" and not t.is_punct)
+            name = " ".join(fold(t.text) for t in ent if t.dep_ != "det" and not t.is_punct)
             if name:
                 self.labels.setdefault(name, ent.label_)
             return name or None
@@ -204,7 +205,7 @@ class _Sentence:
         if tok.pos_ in ("PRON", "DET", "NUM") or tok.is_stop or tok.is_punct or not tok.text.strip():
             return None
         words = [t for m in tok.lefts if m.dep_ in KEEP_MODIFIERS for t in m.subtree] + [tok]
-        lemmas = [t.lemma_.lower() for t in words
+        lemmas = [fold(t.lemma_) for t in words
                   if not (t.is_stop or t.is_punct or t.like_num or t.pos_ in ("DET", "PRON", "PART"))]
         lemmas = [w for w in lemmas if w.strip()][-MAX_CONCEPT_TOKENS:]
         return " ".join(lemmas) or None

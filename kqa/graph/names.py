@@ -9,10 +9,11 @@ The list of kept words was read off ConceptNet 4 itself: the spaCy stop words th
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable
 from functools import cache
+
+import regex  # Unicode classes (\p{L}, \p{M}) that `re` lacks; a dependency of transformers, declared by kqa too
 
 # spaCy stop words that name things, actions or places in ConceptNet 4 ("go store", "keep fish", "top shelf")
 CONTENT_WORDS = frozenset({
@@ -23,8 +24,10 @@ CONTENT_WORDS = frozenset({
     "done", "empty", "last", "fill", "serve", "use", "find", "fire", "three", "five",
     "mine", "third", "hundred", "will", "whole", "least",  # nouns in node names: "salt mine", "free will"
 })
-# a word: letters and digits of any script, joined by apostrophes or hyphens ("café", "don't", "x-ray", "4th")
-WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
+# a word: letters and digits of any script with their combining marks ("café", "हिन्दी", "i̇stanbul", the
+# lowercase of "İstanbul"), joined by apostrophes or hyphens ("don't", "x-ray", "4th")
+_PART = r"[\p{L}\p{N}][\p{L}\p{M}\p{N}]*"
+WORD = regex.compile(rf"{_PART}(?:['-]{_PART})*")
 
 
 @cache
@@ -42,15 +45,24 @@ def concept_key(words: Iterable[str]) -> str:
     Returns "" when nothing but function words is left ("the", "of it").
     """
     stop = concept_stop_words()
-    words = (unicodedata.normalize("NFC", w.lower().strip()) for w in words)  # one form of "café" (words_of)
-    return " ".join(w for w in words if w and w not in stop)
+    return " ".join(w for w in (fold(w).strip() for w in words) if w and w not in stop)
+
+
+def fold(text: str) -> str:
+    """`text` in the one form concept names take: lowercase, Unicode NFC (a "café" typed as "e" + a combining accent
+    is the same word) and straight apostrophes ("isn\u2019t" is "isn't")."""
+    return unicodedata.normalize("NFC", text.lower()).replace("\u2019", "'").replace("\u2018", "'")
 
 
 def words_of(text: str) -> list[str]:
-    """The words of `text` (WORD), lowercased. Unicode NFC first, so that a "café" typed as "e" + combining accent is
-    the same word, and curly apostrophes read as straight ones ("isn’t" is "isn't")."""
-    text = unicodedata.normalize("NFC", text).lower().replace("\u2019", "'").replace("\u2018", "'")
-    return WORD.findall(text)
+    """The words of `text` (WORD), folded."""
+    return WORD.findall(fold(text))
+
+
+def typed_key(name: str) -> str:
+    """A concept name as a user typed it (`kqa graph show`, merge, the web page): folded, "_" as a space, single
+    spaces. Not a concept key: a graph built from a corpus keeps the words a key would drop."""
+    return " ".join(fold(name).replace("_", " ").split())
 
 
 def key_of_name(name: str) -> str:

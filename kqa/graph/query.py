@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kqa.errors import InputError
+from kqa.graph.names import typed_key
 from kqa.graph.store import GraphStore
 
 
@@ -14,8 +15,8 @@ def graph_stats(graph: str | Path) -> dict:
 
 
 def describe_concept(graph: str | Path, name: str, limit: int = 20) -> dict:
-    """The concept `name` (normalized like the extractor: lowercase), its description and up to `limit` edges."""
-    key = " ".join(name.lower().replace("_", " ").split())
+    """The concept `name` (as typed: kqa.graph.names.typed_key), its description and up to `limit` edges."""
+    key = typed_key(name)
     with GraphStore.open(graph) as store:
         concept = store.concept(key)
         if concept is None:

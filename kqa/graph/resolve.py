@@ -25,6 +25,7 @@ from kqa.graph.indexes import BESIDE, IndexSync, keep_in_step
 from kqa.graph.inference import PREFIX as INFERRED
 from kqa.graph.inference import retract_stale_inferences
 from kqa.graph.model import ACTIVE, Changes, Merge, Unmerge
+from kqa.graph.names import typed_key
 from kqa.graph.state import GraphState
 from kqa.graph.store import GraphStore
 from kqa.graph.update import UpdateResult, open_graph
@@ -197,14 +198,9 @@ def _union(pairs: list[tuple], facts: _Facts) -> tuple[list[dict], Counter]:
     return merges, rejected
 
 
-def concept_key(name: str) -> str:
-    """A name typed by a user, normalized like the graph's concepts: lowercase, single spaces."""
-    return " ".join(name.lower().replace("_", " ").split())
-
-
 def unmerge(graph: str | Path | GraphStore, alias: str, *, index: IndexSync | None = BESIDE) -> UpdateResult:
     """Undo the merge of `alias`: its edges show under its own name again, exactly as before the merge."""
-    alias = concept_key(alias)
+    alias = typed_key(alias)
     start = time.perf_counter()
     with open_graph(graph) as store:
         known = store.aliases()
@@ -222,7 +218,7 @@ def unmerge(graph: str | Path | GraphStore, alias: str, *, index: IndexSync | No
 def merge(graph: str | Path | GraphStore, alias: str, canonical: str, *, index: IndexSync | None = BESIDE
           ) -> UpdateResult:
     """Merge `alias` into `canonical` by hand (no guard: the user decides)."""
-    alias, canonical = concept_key(alias), concept_key(canonical)
+    alias, canonical = typed_key(alias), typed_key(canonical)
     start = time.perf_counter()
     with open_graph(graph) as store:
         target = store.resolve(canonical)

@@ -19,6 +19,7 @@ import heapq
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,9 +35,10 @@ FORMAT, VERSION = "kqa-graph", 1
 SNAPSHOT_HEADER = json.dumps({"format": "kqa-graph-snapshot", "version": VERSION})
 MANIFEST = "manifest.json"
 # what reading a graph needs from its manifest (a hand-edited or truncated one names the key it lacks)
-# what a manifest holds; `snapshot` and `log` are names of files beside it, never paths
+# what a manifest holds; counters are never negative; `snapshot` and `log` name the generation's files beside it
 MANIFEST_KEYS = {"generation": int, "snapshot": str, "snapshot_sha256": str, "snapshot_bytes": int, "log": str,
                  "log_bytes": int, "batches": int, "counts": dict}
+FILE_NAMES = {"snapshot": re.compile(r"snapshot-\d{6,}\.jsonl"), "log": re.compile(r"log-\d{6,}\.jsonl")}
 EDGE_VIEWS = 1 << 18  # Edge views kept for neighbours(): past this many (~70 MB) the memo starts over
 
 
@@ -285,12 +287,13 @@ def _read_manifest(path: Path) -> dict:
         raise StoreError(f"{file}: the manifest lacks {', '.join(map(repr, missing))}; the graph is damaged.")
     for key, kind in MANIFEST_KEYS.items():
         value = manifest[key]
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise StoreError(f"{file}: `{key}` must be {kind.__name__}, got {value!r}; the graph is damaged.")
-    for key in ("snapshot", "log"):
-        if Path(manifest[key]).name != manifest[key] or manifest[key] in ("", ".", ".."):
-            raise StoreError(f"{file}: `{key}` must be a file name beside the manifest, got {manifest[key]!r}; "
-                             "the graph is damaged.")
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
+            rule = "an int >= 0" if kind is int else kind.__name__
+            raise StoreError(f"{file}: `{key}` must be {rule}, got {value!r}; the graph is damaged.")
+    for key, pattern in FILE_NAMES.items():
+        if not pattern.fullmatch(manifest[key]):
+            raise StoreError(f"{file}: `{key}` must name a file beside the manifest such as "
+                             f"{key}-000001.jsonl, got {manifest[key]!r}; the graph is damaged.")
     return manifest
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kqa.errors import InputError
 from kqa.graph.draw import Link, neighbourhood_png
+from kqa.graph.names import typed_key
 from kqa.web.answer import png_data_url
 from kqa.web.config import WebConfig
 from kqa.web.watch import GraphWatch
@@ -45,7 +46,7 @@ class GraphBrowser:
 
     def suggest(self, text: str, limit: int = 10) -> list[str]:
         """Concept names starting with `text` first, then names containing it; shortest first."""
-        key = " ".join(text.lower().replace("_", " ").split())[: self.config.max_concept_chars]
+        key = typed_key(text)[: self.config.max_concept_chars]
         if not key:
             return []
         names = self.watch.current().vocabulary()
@@ -61,7 +62,7 @@ class GraphBrowser:
                 "updated": store.manifest.get("updated", ""), "note": self.watch.note}
 
     def _key(self, name: str) -> str:
-        key = " ".join(str(name).lower().replace("_", " ").split())  # normalized like the extractor's concepts
+        key = typed_key(str(name))  # normalized like the graph's concepts
         if not key:
             raise InputError("`concept` is empty: type a word from the graph, e.g. 'fish'.")
         if len(key) > self.config.max_concept_chars:

@@ -117,11 +117,14 @@ def test_manifest_missing_a_key_names_it(tmp_path):
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
-    ("log_bytes", "0", "`log_bytes` must be int, got '0'"),
-    ("batches", True, "`batches` must be int, got True"),
+    ("log_bytes", "0", "`log_bytes` must be an int >= 0, got '0'"),
+    ("log_bytes", -1, "`log_bytes` must be an int >= 0, got -1"),
+    ("batches", True, "`batches` must be an int >= 0, got True"),
     ("counts", [], "`counts` must be dict"),
-    ("snapshot", "../../etc/passwd", "`snapshot` must be a file name beside the manifest"),
-    ("log", "..", "`log` must be a file name beside the manifest"),
+    ("snapshot", "../../etc/passwd", "`snapshot` must name a file beside the manifest"),
+    ("log", "manifest.json", "`log` must name a file beside the manifest"),  # compaction would delete it
+    ("log", "lock", "`log` must name a file"),
+    ("snapshot", "a/snapshot-000001.jsonl", "`snapshot` must name a file"),
 ])
 def test_manifest_with_a_wrong_value_names_it(tmp_path, key, value, message):
     GraphStore.open(tmp_path, writable=True, create=True).close()
