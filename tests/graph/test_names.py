@@ -3,7 +3,7 @@
 import pytest
 
 from kqa.graph.importers import question_vocabulary
-from kqa.graph.names import concept_key, key_of_name, typed_key, words_of
+from kqa.graph.names import WORD, concept_key, fold, key_of_name, typed_key, words_of
 from kqa.data import question_from_text
 from kqa.retrieval.retriever import content_words
 
@@ -32,3 +32,8 @@ def test_vocabulary_and_dense_query_read_the_folded_words():
     vocabulary = question_vocabulary([question])
     assert "café" in vocabulary and "isn't" in vocabulary and DECOMPOSED not in vocabulary
     assert content_words(f"Where isn\u2019t a {DECOMPOSED.upper()}?") == "not café"
+
+
+@pytest.mark.parametrize("text", ["Go_to the STORE, don't-stop x-ray's 4th 1990s a--b 'q' _x_ O'Neil 3.5"])
+def test_the_ascii_fast_path_reads_the_words_the_unicode_rule_reads(text):
+    assert words_of(text) == WORD.findall(fold(text)) != []
