@@ -20,7 +20,8 @@ def describe_concept(graph: str | Path, name: str, limit: int = 20) -> dict:
     with GraphStore.open(graph) as store:
         concept = store.concept(key)
         if concept is None:
-            raise InputError(f"concept {name!r} is not in the graph at {graph} ({len(store.state.concepts)} concepts).")
+            raise InputError(f"concept {name!r} (looked up as {key!r}) is not in the graph at {graph} "
+                             f"({len(store.state.concepts)} concepts).")
         edges = store.neighbours(key, limit=limit)
     return {"concept": concept.name, "label": concept.label, "description": concept.description,
             "degree": concept.degree,

@@ -38,7 +38,7 @@ MANIFEST = "manifest.json"
 # what a manifest holds; counters are never negative; `snapshot` and `log` name the generation's files beside it
 MANIFEST_KEYS = {"generation": int, "snapshot": str, "snapshot_sha256": str, "snapshot_bytes": int, "log": str,
                  "log_bytes": int, "batches": int, "counts": dict}
-FILE_NAMES = {"snapshot": re.compile(r"snapshot-\d{6,}\.jsonl"), "log": re.compile(r"log-\d{6,}\.jsonl")}
+FILE_NAMES = {"snapshot": re.compile(r"snapshot-[0-9]{6,}\.jsonl"), "log": re.compile(r"log-[0-9]{6,}\.jsonl")}
 EDGE_VIEWS = 1 << 18  # Edge views kept for neighbours(): past this many (~70 MB) the memo starts over
 
 
@@ -292,8 +292,8 @@ def _read_manifest(path: Path) -> dict:
             raise StoreError(f"{file}: `{key}` must be {rule}, got {value!r}; the graph is damaged.")
     for key, pattern in FILE_NAMES.items():
         if not pattern.fullmatch(manifest[key]):
-            raise StoreError(f"{file}: `{key}` must name a file beside the manifest such as "
-                             f"{key}-000001.jsonl, got {manifest[key]!r}; the graph is damaged.")
+            raise StoreError(f"{file}: `{key}` must name a file beside the manifest, {key}-NNNNNN.jsonl (6 or "
+                             f"more digits), got {manifest[key]!r}; the graph is damaged.")
     return manifest
 
 

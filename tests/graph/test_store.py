@@ -124,6 +124,7 @@ def test_manifest_missing_a_key_names_it(tmp_path):
     ("snapshot", "../../etc/passwd", "`snapshot` must name a file beside the manifest"),
     ("log", "manifest.json", "`log` must name a file beside the manifest"),  # compaction would delete it
     ("log", "lock", "`log` must name a file"),
+    ("log", "log-\u0661\u0662\u0663\u0664\u0665\u0666.jsonl", r"`log` must name a file .*log-NNNNNN.jsonl"),
     ("snapshot", "a/snapshot-000001.jsonl", "`snapshot` must name a file"),
 ])
 def test_manifest_with_a_wrong_value_names_it(tmp_path, key, value, message):
