@@ -34,8 +34,8 @@ logger = logging.getLogger(__name__)
 FORMAT, VERSION = "kqa-graph", 1
 SNAPSHOT_HEADER = json.dumps({"format": "kqa-graph-snapshot", "version": VERSION})
 MANIFEST = "manifest.json"
-# what reading a graph needs from its manifest (a hand-edited or truncated one names the key it lacks)
-# what a manifest holds; counters are never negative; `snapshot` and `log` name the generation's files beside it
+# what reading a graph needs from its manifest, by type (a hand-edited or truncated one names the key and the rule);
+# counters are never negative; `snapshot` and `log` name the generation's files beside it
 MANIFEST_KEYS = {"generation": int, "snapshot": str, "snapshot_sha256": str, "snapshot_bytes": int, "log": str,
                  "log_bytes": int, "batches": int, "counts": dict}
 FILE_NAMES = {"snapshot": re.compile(r"snapshot-[0-9]{6,}\.jsonl"), "log": re.compile(r"log-[0-9]{6,}\.jsonl")}

@@ -4,9 +4,9 @@ import random
 
 import pytest
 
+from kqa.data import question_from_text
 from kqa.graph.importers import question_vocabulary
 from kqa.graph.names import WORD, concept_key, fold, key_of_name, typed_key, words_of
-from kqa.data import question_from_text
 from kqa.retrieval.retriever import content_words
 
 DECOMPOSED = "cafe\u0301"  # "café" as e + a combining accent
