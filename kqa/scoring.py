@@ -5,7 +5,8 @@ Two equivalent paths (tested to give the same scores):
   (`logits_to_keep`), which keeps memory low for large vocabularies (Gemma: 262k);
 - shared prefix: the prompt (which, with facts, is long and the same for every choice) is read once, in one sequence
   with every choice after it, an attention mask keeping the choices from seeing each other (`Packed`: a token trie,
-  so the leave-one-out copies of an explanation share the prompt up to the fact each leaves out).
+  so the leave-one-out copies of an explanation share the prompt up to the fact each leaves out, and are read in the
+  answer's own pass).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from functools import cached_property
 
 import torch
 
-from kqa.attribution import ReadFacts, explain
+from kqa.attribution import ReadFacts, explain, explain_scored, left_out_copies
 from kqa.config import ModelConfig, ScorerConfig
 from kqa.errors import InputError
 from kqa.models import check_device, resolve_model
@@ -32,6 +33,24 @@ class Encoded:
 
     ids: tuple[int, ...]
     n_cont: int
+
+    def split(self) -> tuple[list[int], list[int]]:
+        """(context, choice) ids."""
+        return list(self.ids[: -self.n_cont]), list(self.ids[-self.n_cont :])
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The sequences one question's scores read: each choice after the prompt and, in PMI mode, after the neutral
+    prompt (which keeps the facts block, so the two share it in a packed trie)."""
+
+    question: Question
+    prompt: tuple[Encoded, ...]  # one per choice
+    neutral: tuple[Encoded, ...] = ()  # one per choice in PMI mode
+
+    @property
+    def sequences(self) -> tuple[Encoded, ...]:
+        return (*self.prompt, *self.neutral)
 
 
 class CausalLMScorer:
@@ -68,20 +87,80 @@ class CausalLMScorer:
     def run(self, questions: Sequence[Question], evidence: Sequence[Evidence] | None = None) -> list[tuple[float, ...]]:
         """Scores per question, one per choice, in choice order (higher is better)."""
         self.warm_up()
-        prefixes = [self.facts_prefix(e) for e in evidence] if evidence and self.config.use_facts else [""] * len(questions)
-        prompts = [p + self.config.template.format(question=q.stem) for p, q in zip(prefixes, questions)]
+        reads_facts = evidence and self.config.use_facts
+        prefixes = [self.facts_prefix(e) for e in evidence] if reads_facts else [""] * len(questions)
+        readings = [self._reading(q, p, self._conts(q)) for q, p in zip(questions, prefixes)]
+        pairs = [e for r in readings for e in r.sequences]
         # packing reads each prompt once, facts or not: 5.4x the batched path on 120 bare CSQA questions in one
         # call, 2.1x on one question a call, 3.9x with 10 facts (benchmarks/bench_shared_prefix.py)
         shared = self.config.shared_prefix and self.packing_obstacle is None
-        scores = self._loglik(prompts, questions, shared)
-        if self.config.mode == "pmi":
-            neutral = self._loglik([p + self.config.neutral_template for p in prefixes], questions, shared)
-            scores = [tuple(a - b for a, b in zip(s, n)) for s, n in zip(scores, neutral)]
-        return scores
+        totals = dict(zip(pairs, self._score_shared(pairs) if shared else self._score_pairs(pairs)))
+        return [self._score(r, totals) for r in readings]
 
     def explain(self, question: Question, evidence: Evidence) -> Prediction:
-        """Predict, and give each prompt fact its leave-one-out effect on the chosen answer (kqa.attribution)."""
-        return explain(self, question, evidence, self.facts_read)
+        """Predict, and give each prompt fact its leave-one-out effect on the chosen answer (kqa.attribution).
+
+        The prompt's facts are the same whichever choice wins, so where prompts are read packed the answer and the
+        leave-one-out copies of every choice are read in one packed call (one forward pass up to 2 x `max_length`
+        rows): the copies share the prompt up to the fact each leaves out, and one pass over more rows costs less
+        than two on a CPU, where a small pass mostly pays for reading the weights (`benchmarks/bench_explain.py`)."""
+        self.warm_up()
+        if self.one_pass_obstacle is not None:
+            return explain(self, question, evidence, self.facts_read)
+        _, kept = left_out_copies(question, 0, self.facts_read(evidence, 0).facts)  # the same for every choice
+        conts = self._conts(question)
+        answer = self._reading(question, self.facts_prefix(evidence), conts)
+        copies = [e for ev in kept for e in self._single_choice_sequences(question, self.facts_prefix(ev), conts)]
+        pairs = [*answer.sequences, *copies]
+        totals = dict(zip(pairs, self._score_shared(pairs)))
+        return explain_scored(lambda qs, evs: self._scores_read(totals, qs, evs), question, evidence,
+                              self._score(answer, totals), self.facts_read)
+
+    @cached_property
+    def one_pass_obstacle(self) -> str | None:
+        """Why `explain` reads the answer and then its copies in a second call (None: it reads them in one pass)."""
+        if not self.uses_facts:
+            return "it reads no facts"
+        if not self.config.shared_prefix or self.packing_obstacle is not None:
+            return "its prompts are not read packed (each copy would be a sequence of its own)"
+        return None
+
+    def _reading(self, question: Question, prefix: str, conts: Sequence[list[int]]) -> Reading:
+        """The sequences `question`'s scores read after the facts block `prefix` (`conts`: its choices' ids)."""
+        prompt, *neutral = self._contexts(question, prefix)
+        return Reading(question, tuple(self._after(prompt, conts)), tuple(self._after(neutral[0], conts)) if neutral
+                       else ())
+
+    def _single_choice_sequences(self, question: Question, prefix: str, conts: Sequence[list[int]]) -> list[Encoded]:
+        """The sequences of `_reading` for each choice of `question` alone (as kqa.attribution's copies are), each
+        prompt tokenized once for all of them."""
+        return [self._after(context, [cont])[0] for context in self._contexts(question, prefix) for cont in conts]
+
+    def _contexts(self, question: Question, prefix: str) -> list[list[int]]:
+        """The ids of the prompt after the facts block `prefix` and, in PMI mode, of the neutral prompt after it."""
+        texts = [self.prompt(prefix, question)]
+        if self.config.mode == "pmi":
+            texts.append(prefix + self.config.neutral_template)
+        return [self._context_ids(text) for text in texts]
+
+    def _score(self, reading: Reading, totals: dict[Encoded, float]) -> tuple[float, ...]:
+        """A question's scores from its sequences' summed log-likelihoods (`totals`), normalized as the mode says;
+        PMI subtracts each choice's log-likelihood after the neutral prompt."""
+        choices = reading.question.choices
+        scores = [self._normalize(totals[e], e.n_cont, c.text) for e, c in zip(reading.prompt, choices)]
+        return tuple(s - totals[e] for s, e in zip(scores, reading.neutral)) if reading.neutral else tuple(scores)
+
+    def _scores_read(self, totals: dict[Encoded, float], questions: Sequence[Question], evidence: Sequence[Evidence]
+                     ) -> list[tuple[float, ...]]:
+        """`run`'s scores from sequences read already (`totals`); questions with a sequence not read are run."""
+        readings = [self._reading(q, self.facts_prefix(ev), self._conts(q)) for q, ev in zip(questions, evidence)]
+        if not all(e in totals for r in readings for e in r.sequences):
+            return self.run(questions, evidence)
+        return [self._score(r, totals) for r in readings]
+
+    def prompt(self, prefix: str, question: Question) -> str:
+        """The text before every choice: the facts block (or "") and the question in `template`."""
+        return prefix + self.config.template.format(question=question.stem)
 
     def facts_read(self, evidence: Evidence, chosen: int) -> ReadFacts:
         """The prompt's facts: one block shared by every choice, so leaving one out removes it from all of them and
@@ -106,18 +185,6 @@ class CausalLMScorer:
             logger.warning("scorer.shared_prefix: scoring with the batched path instead, because %s", reason)
         return reason
 
-    def _loglik(self, prompts: Sequence[str], questions: Sequence[Question], shared: bool) -> list[tuple[float, ...]]:
-        """log p(choice | prompt) per choice, normalized as the mode says (`_normalize`)."""
-        encoded = [self.encode(p, q) for p, q in zip(prompts, questions)]
-        flat_pairs = [e for per in encoded for e in per]
-        totals = self._score_shared(flat_pairs) if shared else self._score_pairs(flat_pairs)
-        out, start = [], 0
-        for question in questions:
-            per = zip(totals[start:], flat_pairs[start:], question.choices)
-            out.append(tuple(self._normalize(total, e.n_cont, choice.text) for total, e, choice in per))
-            start += len(question.choices)
-        return out
-
     def _normalize(self, total: float, n_tokens: int, choice: str) -> float:
         """mean: per token; char: per character of the choice (lighteval's acc_norm, which the SmolLM2 model card
         reports); sum and pmi: the total."""
@@ -130,10 +197,16 @@ class CausalLMScorer:
     def encode(self, prompt: str, question: Question) -> list[Encoded]:
         """Each choice after the prompt. A prompt longer than `max_length` loses its first tokens, as many for every
         choice (room is left for the longest), so all choices are scored after the same context."""
-        conts = [self._choice_ids(question, i) for i in range(len(question.choices))]
+        return self._after(self._context_ids(prompt), self._conts(question))
+
+    def _conts(self, question: Question) -> list[list[int]]:
+        """Each choice's ids."""
+        return [self._choice_ids(question, i) for i in range(len(question.choices))]
+
+    def _after(self, context: list[int], conts: Sequence[list[int]]) -> list[Encoded]:
+        """Each choice's ids after the prompt's, cut as `encode` says."""
         budget = max(1, self.config.max_length - max(map(len, conts)))
-        context = self._context_ids(prompt)[-budget:]
-        return [Encoded(tuple(context + cont), len(cont)) for cont in conts]
+        return [Encoded(tuple(context[-budget:] + cont), len(cont)) for cont in conts]
 
     def _context_ids(self, prompt: str) -> list[int]:
         ids = self.tokenizer(prompt, add_special_tokens=True)["input_ids"]
@@ -182,7 +255,7 @@ class CausalLMScorer:
     def _score_shared(self, pairs: Sequence[Encoded]) -> list[float]:
         """Pairs that share their first tokens — one question's choices share the whole prompt, the leave-one-out
         copies of kqa.attribution share it up to the left-out fact — are read as one packed sequence (`Packed`)."""
-        split = [(list(e.ids[: -e.n_cont]), list(e.ids[-e.n_cont :])) for e in pairs]  # (context, choice)
+        split = [e.split() for e in pairs]  # (context, choice)
         return [total for group in packed_groups(split, 2 * self.config.max_length)
                 for total in self._score_packed(Packed.of(group), [cont for _, cont in group])]
 

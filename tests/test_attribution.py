@@ -50,10 +50,10 @@ def test_ties_go_to_the_first_best_choice():
 def test_leave_one_out_scores_all_and_each_left_out_in_one_call():
     reader = Recording()
     facts = [fact("an aquarium holds water", 0.9), fact("fish like an aquarium", 0.8), fact("a desert is dry", 0.7)]
-    effects = leave_one_out(reader, QUESTION, 0, facts)
+    effects = leave_one_out(reader.run, QUESTION, 0, facts)
     assert reader.calls == [len(facts) + 1]  # K+1 single-choice sequences: all facts, then each left out
     assert effects == {"an aquarium holds water": 1.0, "fish like an aquarium": 1.0, "a desert is dry": 0.0}
-    assert leave_one_out(reader, QUESTION, 0, []) == {} and reader.calls == [len(facts) + 1]
+    assert leave_one_out(reader.run, QUESTION, 0, []) == {} and reader.calls == [len(facts) + 1]
 
 
 def test_attribute_writes_on_the_read_choice_within_its_limit_only():
@@ -89,7 +89,7 @@ def test_the_zero_shot_scorer_explains_each_prompt_fact(tiny_llama, minilm_token
 def test_batched_effects_equal_a_one_fact_at_a_time_loop(tiny_llama, minilm_tokenizer, shared_prefix):
     reader = scorer(tiny_llama, minilm_tokenizer, batch_size=16, shared_prefix=shared_prefix)
     facts = [fact(t, 1.0 - 0.1 * i) for i, t in enumerate(TEXTS)]
-    effects = leave_one_out(reader, QUESTION, 0, facts)
+    effects = leave_one_out(reader.run, QUESTION, 0, facts)
     single = replace(QUESTION, choices=QUESTION.choices[:1], answer=None)
 
     def alone(kept):  # one unbatched run per fact set

@@ -4,6 +4,7 @@ import pytest
 import torch
 from transformers import Gemma3TextConfig, LlamaConfig
 
+from kqa.attribution import explain, left_out_copies
 from kqa.config import ModelConfig, ScorerConfig
 from kqa.data import question_from_text
 from kqa.errors import InputError
@@ -79,16 +80,54 @@ def test_prompts_sharing_their_start_are_read_in_one_packed_forward_pass(tiny_ll
     assert forwards(tiny_llama, lambda: shared.run(QUESTIONS, evidence)) == [(1, fed)]
 
 
-def test_explain_reads_every_left_out_copy_in_one_packed_pass(tiny_llama, minilm_tokenizer):
+@pytest.mark.parametrize("mode", ["char", "pmi"])
+def test_explain_reads_the_answer_and_every_left_out_copy_in_one_packed_pass(tiny_llama, minilm_tokenizer, mode):
     question = QUESTIONS[0]
     evidence = evidence_for(question, ["fish live in water", "an aquarium holds water", "ovens are hot"])
-    shared = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=True, use_facts=True)
+    shared = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=True, use_facts=True, mode=mode)
     shapes = forwards(tiny_llama, lambda: shared.explain(question, evidence))
-    assert len(shapes) == 2  # the answer, then all K + 1 leave-one-out copies together
-    naive = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=False, use_facts=True).explain(question, evidence)
+
+    def pairs(q, ev):
+        prefix = shared.facts_prefix(ev)
+        prompts = [shared.prompt(prefix, q)] + ([prefix + shared.config.neutral_template] if mode == "pmi" else [])
+        return [e.split() for p in prompts for e in shared.encode(p, q)]
+
+    facts = evidence.per_choice[0]  # every choice found the same three facts, best first
+    copies = [p for i in range(len(question.choices)) for q, ev in zip(*left_out_copies(question, i, facts))
+              for p in pairs(q, ev)]  # every choice's K + 1 copies: which choice wins is not known yet
+    # one pass; the copies share the prompt's start, and in PMI mode the neutral prompts share the facts block
+    assert shapes == [(1, len(Packed.of(pairs(question, evidence) + copies).ids))]
     got = shared.explain(question, evidence)
-    for a, b in zip(got.choices, naive.choices):
+    naive = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=False, use_facts=True, mode=mode)
+    anew = explain(shared, question, evidence, shared.facts_read)  # the answer, then the chosen choice's copies
+    assert got.label == naive.explain(question, evidence).label == anew.label
+    for a, b, c in zip(got.choices, naive.explain(question, evidence).choices, anew.choices):
         assert [f.attribution for f in a.evidence] == pytest.approx([f.attribution for f in b.evidence], abs=1e-4)
+        assert [f.attribution for f in a.evidence] == pytest.approx([f.attribution for f in c.evidence], abs=1e-5)
+    assert [c.score for c in got.choices] == pytest.approx(list(naive.run([question], [evidence])[0]), abs=1e-4)
+
+
+def test_copies_not_read_in_the_answer_pass_are_run(tiny_llama, minilm_tokenizer):
+    scorer = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=True, use_facts=True, mode="sum")
+    question, evidence = QUESTIONS[0], evidence_for(QUESTIONS[0], ["fish live in water"])
+    read = {e: float(i) for i, e in enumerate(scorer.encode(scorer.prompt(scorer.facts_prefix(evidence), question),
+                                                               question))}
+    assert scorer._scores_read(read, [question], [evidence]) == [(0.0, 1.0, 2.0)]  # looked up, not read again
+    other = evidence_for(question, ["ovens are hot"])
+    assert scorer._scores_read(read, [question], [other]) == scorer.run([question], [other])
+
+
+@pytest.mark.parametrize("settings,reason", [({"shared_prefix": False}, "not read packed"),
+                                             ({"use_facts": False}, "no facts")])
+def test_explain_reads_copies_after_the_answer_where_one_pass_would_not_do(tiny_llama, minilm_tokenizer, settings,
+                                                                          reason):
+    scorer = make_scorer(tiny_llama, minilm_tokenizer, **{"use_facts": True, **settings})
+    scorer.warm_up()
+    assert reason in scorer.one_pass_obstacle
+    question, evidence = QUESTIONS[0], evidence_for(QUESTIONS[0], ["fish live in water", "ovens are hot"])
+    got, anew = scorer.explain(question, evidence), explain(scorer, question, evidence, scorer.facts_read)
+    for a, b in zip(got.choices, anew.choices):
+        assert [f.attribution for f in a.evidence] == [f.attribution for f in b.evidence]
 
 
 def test_shared_prefix_with_one_token_choices_reads_the_prompt_alone(tiny_llama, minilm_tokenizer):
