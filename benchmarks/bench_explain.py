@@ -6,8 +6,9 @@ batched call (K+1 single-choice copies, kqa.attribution), for the zero-shot scor
 For each of the first --n CSQA questions, with the same retrieved evidence: the time of `reader.run` (the answer) and
 of `reader.explain` (the answer and every read fact's effect), side by side in one process. The zero-shot scorer
 (per-character and PMI modes) reads the answer and every choice's leave-one-out copies in one packed pass; beside it,
-`kqa.attribution.explain` reads the answer, then the chosen choice's copies (as before this version). Goal: explain
-<= 2x the answer. Writes benchmarks/results/explain.json.
+`kqa.attribution.explain` reads the answer, then the chosen choice's copies (the generic path, which the scorer took
+before this version; in PMI mode its `run` is this version's, which packs the neutral prompt with the prompt).
+Goal: explain <= 2x the answer. Writes benchmarks/results/explain.json.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def main() -> None:
     first = scorers["zero-shot scorer"]
     first.warm_up()  # one model for both modes
     rows = {}
-    for name, scorer in scorers.items():  # side by side: the copies read after the answer, as before this version
+    for name, scorer in scorers.items():  # side by side: the copies read after the answer (the generic path)
         scorer.model, scorer.tokenizer = first.model, first.tokenizer
         rows[name] = _time(scorer, scorer.explain, questions, evidence)
         rows[name + ", copies read after the answer"] = _time(

@@ -87,14 +87,15 @@ class CausalLMScorer:
     def run(self, questions: Sequence[Question], evidence: Sequence[Evidence] | None = None) -> list[tuple[float, ...]]:
         """Scores per question, one per choice, in choice order (higher is better)."""
         self.warm_up()
-        reads_facts = evidence and self.config.use_facts
-        prefixes = [self.facts_prefix(e) for e in evidence] if reads_facts else [""] * len(questions)
+        prefixes = [self.facts_prefix(e) for e in evidence] if evidence and self.uses_facts else [""] * len(questions)
         readings = [self._reading(q, p, self._conts(q)) for q, p in zip(questions, prefixes)]
-        pairs = [e for r in readings for e in r.sequences]
         # packing reads each prompt once, facts or not: 5.4x the batched path on 120 bare CSQA questions in one
         # call, 2.1x on one question a call, 3.9x with 10 facts (benchmarks/bench_shared_prefix.py)
-        shared = self.config.shared_prefix and self.packing_obstacle is None
-        totals = dict(zip(pairs, self._score_shared(pairs) if shared else self._score_pairs(pairs)))
+        if self.config.shared_prefix and self.packing_obstacle is None:
+            totals = self._totals(readings)
+        else:  # batched: the short neutral prompts (PMI) after all the prompts, so that a batch pads them less
+            pairs = [*(e for r in readings for e in r.prompt), *(e for r in readings for e in r.neutral)]
+            totals = dict(zip(pairs, self._score_pairs(pairs)))
         return [self._score(r, totals) for r in readings]
 
     def explain(self, question: Question, evidence: Evidence) -> Prediction:
@@ -105,20 +106,27 @@ class CausalLMScorer:
         rows): the copies share the prompt up to the fact each leaves out, and one pass over more rows costs less
         than two on a CPU, where a small pass mostly pays for reading the weights (`benchmarks/bench_explain.py`)."""
         self.warm_up()
-        if self.one_pass_obstacle is not None:
+        facts = self.facts_read(evidence, 0).facts  # the same whichever choice wins
+        if self.one_pass_obstacle is not None or not facts:
             return explain(self, question, evidence, self.facts_read)
-        _, kept = left_out_copies(question, 0, self.facts_read(evidence, 0).facts)  # the same for every choice
+        _, kept = left_out_copies(question, 0, facts)
         conts = self._conts(question)
         answer = self._reading(question, self.facts_prefix(evidence), conts)
         copies = [e for ev in kept for e in self._single_choice_sequences(question, self.facts_prefix(ev), conts)]
-        pairs = [*answer.sequences, *copies]
-        totals = dict(zip(pairs, self._score_shared(pairs)))
+        totals = self._totals([answer], copies)
         return explain_scored(lambda qs, evs: self._scores_read(totals, qs, evs), question, evidence,
                               self._score(answer, totals), self.facts_read)
 
+    def _totals(self, readings: Sequence[Reading], more: Sequence[Encoded] = ()) -> dict[Encoded, float]:
+        """Summed log-likelihood of every sequence of `readings` and of `more`, each distinct one read once, packed
+        (a question's prompt and neutral prompt beside each other: they share the facts block)."""
+        pairs = list(dict.fromkeys([*(e for r in readings for e in r.sequences), *more]))
+        return dict(zip(pairs, self._score_shared(pairs)))
+
     @cached_property
     def one_pass_obstacle(self) -> str | None:
-        """Why `explain` reads the answer and then its copies in a second call (None: it reads them in one pass)."""
+        """Why `explain` reads the answer and then its copies in a second call (None: it reads them in one pass).
+        Without facts the one-pass path would have nothing to leave out (and `facts_prefix` ignores `use_facts`)."""
         if not self.uses_facts:
             return "it reads no facts"
         if not self.config.shared_prefix or self.packing_obstacle is not None:
@@ -132,8 +140,8 @@ class CausalLMScorer:
                        else ())
 
     def _single_choice_sequences(self, question: Question, prefix: str, conts: Sequence[list[int]]) -> list[Encoded]:
-        """The sequences of `_reading` for each choice of `question` alone (as kqa.attribution's copies are), each
-        prompt tokenized once for all of them."""
+        """The sequences of `_reading` for each choice of `question` alone (as kqa.attribution's copies are), the
+        prompt tokenized once for all the choices."""
         return [self._after(context, [cont])[0] for context in self._contexts(question, prefix) for cont in conts]
 
     def _contexts(self, question: Question, prefix: str) -> list[list[int]]:
@@ -152,7 +160,8 @@ class CausalLMScorer:
 
     def _scores_read(self, totals: dict[Encoded, float], questions: Sequence[Question], evidence: Sequence[Evidence]
                      ) -> list[tuple[float, ...]]:
-        """`run`'s scores from sequences read already (`totals`); questions with a sequence not read are run."""
+        """`run`'s scores from sequences read already (`totals`); questions with a sequence not read are run (not
+        expected: the copies are built as `run` builds them, truncation included; tested)."""
         readings = [self._reading(q, self.facts_prefix(ev), self._conts(q)) for q, ev in zip(questions, evidence)]
         if not all(e in totals for r in readings for e in r.sequences):
             return self.run(questions, evidence)
@@ -195,8 +204,7 @@ class CausalLMScorer:
         return total
 
     def encode(self, prompt: str, question: Question) -> list[Encoded]:
-        """Each choice after the prompt. A prompt longer than `max_length` loses its first tokens, as many for every
-        choice (room is left for the longest), so all choices are scored after the same context."""
+        """Each choice after the prompt (`_after`)."""
         return self._after(self._context_ids(prompt), self._conts(question))
 
     def _conts(self, question: Question) -> list[list[int]]:
@@ -204,7 +212,9 @@ class CausalLMScorer:
         return [self._choice_ids(question, i) for i in range(len(question.choices))]
 
     def _after(self, context: list[int], conts: Sequence[list[int]]) -> list[Encoded]:
-        """Each choice's ids after the prompt's, cut as `encode` says."""
+        """Each choice's ids after the prompt's (`context`). A prompt longer than `max_length` loses its first
+        tokens, as many for every choice (room is left for the longest), so all choices are scored after the same
+        context."""
         budget = max(1, self.config.max_length - max(map(len, conts)))
         return [Encoded(tuple(context[-budget:] + cont), len(cont)) for cont in conts]
 

@@ -99,12 +99,50 @@ def test_explain_reads_the_answer_and_every_left_out_copy_in_one_packed_pass(tin
     assert shapes == [(1, len(Packed.of(pairs(question, evidence) + copies).ids))]
     got = shared.explain(question, evidence)
     naive = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=False, use_facts=True, mode=mode)
-    anew = explain(shared, question, evidence, shared.facts_read)  # the answer, then the chosen choice's copies
-    assert got.label == naive.explain(question, evidence).label == anew.label
-    for a, b, c in zip(got.choices, naive.explain(question, evidence).choices, anew.choices):
-        assert [f.attribution for f in a.evidence] == pytest.approx([f.attribution for f in b.evidence], abs=1e-4)
-        assert [f.attribution for f in a.evidence] == pytest.approx([f.attribution for f in c.evidence], abs=1e-5)
-    assert [c.score for c in got.choices] == pytest.approx(list(naive.run([question], [evidence])[0]), abs=1e-4)
+    assert_same_explanation(got, naive.explain(question, evidence), abs=1e-4)  # one sequence at a time
+    assert_same_explanation(got, explain(shared, question, evidence, shared.facts_read), abs=1e-5)  # generic path
+
+
+def assert_same_explanation(got, expected, abs):
+    assert got.label == expected.label
+    assert [c.score for c in got.choices] == pytest.approx([c.score for c in expected.choices], abs=abs)
+    for a, b in zip(got.choices, expected.choices):
+        assert [f.attribution for f in a.evidence] == pytest.approx([f.attribution for f in b.evidence], abs=abs)
+    assert any(f.attribution is not None for c in got.choices for f in c.evidence) or not expected.evidence
+
+
+def test_one_pass_explain_of_prompts_cut_to_max_length(tiny_llama, minilm_tokenizer):
+    """Cut prompts: a single-choice copy keeps more of its prompt than the answer does (room is left for its own
+    choice only); every copy is still read in the one call, as `run` would build it."""
+    scorer = make_scorer(tiny_llama, minilm_tokenizer, max_length=24, shared_prefix=True, use_facts=True)
+    question = QUESTIONS[0]
+    evidence = evidence_for(question, ["fish live in water " * 3, "an aquarium holds water", "ovens are hot"])
+    assert len(scorer._context_ids(scorer.prompt(scorer.facts_prefix(evidence), question))) > 24  # cut
+    calls = []
+    original = scorer._score_shared
+    scorer._score_shared = lambda pairs: calls.append(len(pairs)) or original(pairs)
+    got = scorer.explain(question, evidence)
+    assert len(calls) == 1  # the answer and the copies; no copy had to be run again
+    assert_same_explanation(got, explain(scorer, question, evidence, scorer.facts_read), abs=1e-5)
+
+
+def test_run_reads_a_pmi_prompt_and_its_neutral_prompt_in_one_packed_pass(tiny_llama, minilm_tokenizer):
+    scorer = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=True, use_facts=True, mode="pmi")
+    question, evidence = QUESTIONS[0], evidence_for(QUESTIONS[0], ["fish live in water", "ovens are hot"])
+    prefix = scorer.facts_prefix(evidence)
+    prompts = (scorer.prompt(prefix, question), prefix + "Answer:")
+    pairs = [e.split() for p in prompts for e in scorer.encode(p, question)]
+    assert forwards(tiny_llama, lambda: scorer.run([question], [evidence])) == [(1, len(Packed.of(pairs).ids))]
+
+
+@pytest.mark.parametrize("shared_prefix", [False, True])
+def test_a_question_asked_twice_gets_its_scores_each_time(tiny_llama, minilm_tokenizer, shared_prefix):
+    scorer = make_scorer(tiny_llama, minilm_tokenizer, shared_prefix=shared_prefix, mode="pmi")
+    once = scorer.run(QUESTIONS)
+    twice = scorer.run([QUESTIONS[0], QUESTIONS[1], QUESTIONS[0]])
+    assert [len(s) for s in twice] == [3, 4, 3]
+    assert twice[0] == twice[2]
+    assert [x for s in twice[:2] for x in s] == pytest.approx([x for s in once for x in s], abs=1e-5)
 
 
 def test_copies_not_read_in_the_answer_pass_are_run(tiny_llama, minilm_tokenizer):
@@ -126,6 +164,7 @@ def test_explain_reads_copies_after_the_answer_where_one_pass_would_not_do(tiny_
     assert reason in scorer.one_pass_obstacle
     question, evidence = QUESTIONS[0], evidence_for(QUESTIONS[0], ["fish live in water", "ovens are hot"])
     got, anew = scorer.explain(question, evidence), explain(scorer, question, evidence, scorer.facts_read)
+    assert got.label == anew.label and [c.score for c in got.choices] == [c.score for c in anew.choices]
     for a, b in zip(got.choices, anew.choices):
         assert [f.attribution for f in a.evidence] == [f.attribution for f in b.evidence]
 
