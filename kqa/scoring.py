@@ -135,9 +135,9 @@ class CausalLMScorer:
 
     def _reading(self, question: Question, prefix: str, conts: Sequence[list[int]]) -> Reading:
         """The sequences `question`'s scores read after the facts block `prefix` (`conts`: its choices' ids)."""
-        prompt, *neutral = self._contexts(question, prefix)
-        return Reading(question, tuple(self._after(prompt, conts)), tuple(self._after(neutral[0], conts)) if neutral
-                       else ())
+        prompt, *neutral = self._contexts(question, prefix)  # neutral: [] or, in PMI mode, one prompt
+        return Reading(question, tuple(self._after(prompt, conts)),
+                       tuple(e for n in neutral for e in self._after(n, conts)))
 
     def _single_choice_sequences(self, question: Question, prefix: str, conts: Sequence[list[int]]) -> list[Encoded]:
         """The sequences of `_reading` for each choice of `question` alone (as kqa.attribution's copies are), the
