@@ -79,7 +79,7 @@ def bench_end_to_end(scorer: CausalLMScorer, retriever: FactRetriever, questions
     answer = (time.perf_counter() - began) / len(questions)
     sequences = []
     for q in questions:
-        prompt = scorer.facts_prefix(retriever.run(q)) + scorer.config.template.format(question=q.stem)
+        prompt = scorer.prompt(scorer.facts_prefix(retriever.run(q)), q)
         sequences.append([e.ids for e in scorer.encode(prompt, q)])
     began = time.perf_counter()
     with torch.inference_mode():

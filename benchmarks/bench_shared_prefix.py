@@ -66,7 +66,7 @@ def token_counts(scorer: CausalLMScorer, questions, evidence) -> dict:
     naive = shared = prefix = 0
     conts: list[int] = []
     for question, ev in zip(questions, evidence):
-        prompt = scorer.facts_prefix(ev) + scorer.config.template.format(question=question.stem)
+        prompt = scorer.prompt(scorer.facts_prefix(ev), question)
         encoded = scorer.encode(prompt, question)
         context = len(encoded[0].ids) - encoded[0].n_cont
         lengths = [e.n_cont for e in encoded]
