@@ -81,13 +81,18 @@ class DemoResult:
 
     def table(self) -> str:
         n_train, n_dev, n_test = self.split
+        width = max(len(r.name) for r in self.rows)
         lines = [(f"test: {n_test} questions (seeded split of the first {sum(self.split)}: {n_train} train, "
-                  f"{n_dev} dev, {n_test} test)"), f"{'run':<48} {'n':>4}  accuracy  95% CI"]
-        lines += [f"{r.name:<48} {r.n:>4}  {r.accuracy:.4f}    [{r.ci95[0]:.4f}, {r.ci95[1]:.4f}]" for r in self.rows]
+                  f"{n_dev} dev, {n_test} test)"), f"{'run':<{width}} {'n':>4}  accuracy  95% CI"]
+        lines += [f"{r.name:<{width}} {r.n:>4}  {r.accuracy:.4f}    [{r.ci95[0]:.4f}, {r.ci95[1]:.4f}]"
+                  for r in self.rows]
         lifts = [("facts reader over the without", self.lift_over_without),
                  ("facts reader over the control", self.knowledge_effect)]
         lines += [f"knowledge lift, {label} reader: {effect.difference:+.4f} [{effect.ci95[0]:+.4f}, "
                   f"{effect.ci95[1]:+.4f}], McNemar p={effect.mcnemar_p:.3g}" for label, effect in lifts]
+        if self.lift_over_without.mcnemar_p >= 0.05:  # a first run must not read noise as "knowledge does not help"
+            lines.append(f"note: {n_test} test questions cannot tell the lift over the reader without facts from "
+                         f"noise (p >= 0.05); more questions (--questions) narrow its interval")
         lines.append(f"graph: {self.graph_counts.get('nodes', 0)} concepts, {self.graph_counts.get('edges', 0)} edges")
         lines.append("time: " + ", ".join(f"{name} {s:.0f} s" for name, s in self.stage_seconds))
         lines.append(f"report: {self.report}")

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from kqa.cli import app
 from kqa.data import question_from_text
-from kqa.demo import READER_NAMES, DemoConfig, run_demo
+from kqa.demo import READER_NAMES, DemoConfig, DemoResult, DemoRow, run_demo
+from kqa.evaluation.results import PairedStats
 from kqa.graph.importers import (
     WordNetImporter,
     import_wordnet_vocabulary,
@@ -116,6 +117,22 @@ def test_tiny_demo_trains_three_readers_on_one_split_and_reuses_its_work(tiny_de
     second = run_demo(tiny_demo)
     assert adapter.stat().st_mtime_ns == trained_at  # not retrained
     assert second.rows == first.rows
+
+
+def demo_result(without_p: float) -> DemoResult:
+    rows = tuple(DemoRow(READER_NAMES[name], 150, accuracy, (accuracy - 0.08, accuracy + 0.08), f"out/{name}")
+                 for name, accuracy in (("without", 0.31), ("facts", 0.34), ("control", 0.32)))
+    lift = PairedStats("facts", "without", 150, 0.03, (-0.05, 0.11), 20, 16, without_p)
+    effect = PairedStats("facts", "control", 150, 0.02, (-0.05, 0.09), 18, 15, 0.7)
+    return DemoResult(rows, (350, 0, 150), effect, lift, (("graph", 9.0),), {}, "report.json", "out")
+
+
+def test_the_demo_table_keeps_its_columns_and_says_when_its_lift_is_noise():
+    table = demo_result(without_p=0.6).table()
+    header, *rows = table.splitlines()[1:4]
+    assert len({line.index(" 150 ") for line in rows}) == 1 and header.index("   n ") == rows[0].index(" 150 ")
+    assert "150 test questions cannot tell the lift over the reader without facts from noise" in table
+    assert "cannot tell" not in demo_result(without_p=0.01).table()
 
 
 def defined_concepts(graph: str) -> int:
