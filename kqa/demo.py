@@ -30,6 +30,7 @@ from kqa.evaluation.results import PairedStats
 from kqa.types import Question
 
 logger = logging.getLogger(__name__)
+SIGNIFICANCE = 0.05  # a lift with a McNemar p at or above this is reported as not told apart from noise
 READER_NAMES = {"without": "reader trained and tested without facts",
                 "facts": "reader trained and tested with retrieved facts (default)",
                 "control": "reader trained and tested with control facts"}
@@ -90,9 +91,9 @@ class DemoResult:
                  ("facts reader over the control", self.knowledge_effect)]
         lines += [f"knowledge lift, {label} reader: {effect.difference:+.4f} [{effect.ci95[0]:+.4f}, "
                   f"{effect.ci95[1]:+.4f}], McNemar p={effect.mcnemar_p:.3g}" for label, effect in lifts]
-        if self.lift_over_without.mcnemar_p >= 0.05:  # a first run must not read noise as "knowledge does not help"
+        if self.lift_over_without.mcnemar_p >= SIGNIFICANCE:  # a first run must not read noise as "no help"
             lines.append(f"note: {n_test} test questions cannot tell the lift over the reader without facts from "
-                         f"noise (p >= 0.05); more questions (--questions) narrow its interval")
+                         f"noise (p >= {SIGNIFICANCE}); more questions (--questions) narrow its interval")
         lines.append(f"graph: {self.graph_counts.get('nodes', 0)} concepts, {self.graph_counts.get('edges', 0)} edges")
         lines.append("time: " + ", ".join(f"{name} {s:.0f} s" for name, s in self.stage_seconds))
         lines.append(f"report: {self.report}")
