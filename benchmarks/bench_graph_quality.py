@@ -140,7 +140,7 @@ class Coverage:
             for kind, adoc in zip(("gold", "distractor"), answers):
                 ans = {store.resolve(c.name) for c in linker.link_doc(adoc, whole=True)}
                 tally[f"linked_{kind}"] += bool(qs and ans)
-                hits = [self._hit(self._near(store, q, cap, cache), self._near(store, a, cap, cache), a)
+                hits = [self._hit(self._near(store, q, cap, cache), self._near(store, a, cap, cache), q, a)
                         for q in qs for a in ans if q != a]
                 tally[f"covered_2hop_{kind}"] += any(h[0] for h in hits)
                 tally[f"covered_2hop_capped_{kind}"] += any(h[1] for h in hits)
@@ -160,8 +160,10 @@ class Coverage:
         return cache[concept]
 
     @staticmethod
-    def _hit(qn: tuple[set, set], an: tuple[set, set], a: str) -> tuple[bool, bool]:
-        return tuple(a in qn[i] or bool(qn[i] & an[i]) for i in (0, 1))
+    def _hit(qn: tuple[set, set], an: tuple[set, set], q: str, a: str) -> tuple[bool, bool]:
+        """(all edges, capped edges): q and a adjacent on either one's list (as retrieval finds a direct edge), or
+        sharing a neighbour."""
+        return tuple(a in qn[i] or q in an[i] or bool(qn[i] & an[i]) for i in (0, 1))
 
 
 def log(message: str) -> None:

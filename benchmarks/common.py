@@ -9,6 +9,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from kqa.models import cpu_kernels
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -29,7 +31,9 @@ def write_result(name: str, result: dict) -> Path:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": name, "python": platform.python_version(), "torch": torch.__version__,
-               "threads": torch.get_num_threads(), "machine": platform.machine(), **result}
+               "threads": torch.get_num_threads(), "machine": platform.machine(),
+               # trainings with AVX2 and AVX-512 kernels end a few answers apart: results say which made them
+               "cpu_capability": cpu_kernels(), **result}
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(payload, indent=2))

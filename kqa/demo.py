@@ -27,6 +27,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from kqa.evaluation.results import PairedStats
+from kqa.models import cpu_kernels
 from kqa.types import Question
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class DemoResult:
     graph_counts: dict
     report: str  # compare/compare.json
     out_dir: str
+    kernels: str  # torch's CPU kernels (kqa.models.cpu_kernels), which trained every reader: others differ a little
 
     def table(self) -> str:
         n_train, n_dev, n_test = self.split
@@ -96,6 +98,8 @@ class DemoResult:
                          f"noise (p >= {SIGNIFICANCE}); more questions (--questions) narrow its interval")
         lines.append(f"graph: {self.graph_counts.get('nodes', 0)} concepts, {self.graph_counts.get('edges', 0)} edges")
         lines.append("time: " + ", ".join(f"{name} {s:.0f} s" for name, s in self.stage_seconds))
+        lines.append(f"cpu kernels: {self.kernels}; the same answers on any machine whose torch uses these, a few "
+                     f"others with other kernels")
         lines.append(f"report: {self.report}")
         return "\n".join(lines)
 
@@ -134,7 +138,7 @@ class Demo:
             rows.insert(0, self._stage("zero-shot", self._zero_shot, test))
         report = self._write_compare(lift)
         result = DemoResult(tuple(rows), lift.split, lift.pair("facts", "control"), lift.pair("facts", "without"),
-                            tuple(self.seconds), counts, str(report), cfg.out)
+                            tuple(self.seconds), counts, str(report), cfg.out, cpu_kernels())
         (Path(cfg.out) / "demo.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
         return result
 
@@ -243,3 +247,4 @@ class Demo:
 def run_demo(config: DemoConfig | None = None) -> DemoResult:
     """The `kqa demo` entry point."""
     return Demo(config).run()
+

@@ -138,6 +138,18 @@ def check_device(device: str, field: str = "model.device") -> None:
                           f"`{field}: cpu` in the pipeline YAML (pipelines/zero-shot.yaml runs on CPU).")
 
 
+def cpu_kernels() -> str:
+    """The vector instructions torch's CPU kernels use here: ATen's own dispatch ("AVX2", "AVX512", ...) and the
+    limits set on oneDNN and MKL, which run the matrix products. Floats are summed in an order that depends on them:
+    one training is bit-identical on machines with the same kernels and a few answers apart across them (AVX2
+    against AVX-512: 8 of 366 CSQA test answers, docs/results.md)."""
+    import torch
+
+    limits = [f"{name}={os.environ[name]}" for name in ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+              if os.environ.get(name)]
+    return torch.backends.cpu.get_cpu_capability() + (f" ({', '.join(limits)})" if limits else "")
+
+
 def _show_notice(name: str, entry: PackagedModel) -> None:
     """Log license terms once per cache dir: the marker file remembers that the user has been told."""
     if not entry.notice:

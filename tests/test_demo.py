@@ -20,6 +20,7 @@ from kqa.graph.importers import (
     wordnet_gloss_corpus,
 )
 from kqa.graph.store import GraphStore
+from kqa.models import cpu_kernels
 from tests.graph.test_importers import mini_wordnet  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,6 +112,7 @@ def test_tiny_demo_trains_three_readers_on_one_split_and_reuses_its_work(tiny_de
     assert [(p["a"], p["b"]) for p in compare["pairs"]] == [("with", "without"), ("with", "control")]
     assert compare["pairs"][1]["difference"] == pytest.approx(first.knowledge_effect.difference)
     assert "knowledge lift, facts reader over the control reader" in first.table()
+    assert first.kernels == cpu_kernels() and first.kernels in first.table()  # the kernels that trained them
 
     adapter = Path(tiny_demo.out) / "lift" / "facts" / "adapter" / "adapter.safetensors"
     trained_at = adapter.stat().st_mtime_ns
@@ -124,7 +126,7 @@ def demo_result(without_p: float) -> DemoResult:
                  for name, accuracy in (("without", 0.31), ("facts", 0.34), ("control", 0.32)))
     lift = PairedStats("facts", "without", 150, 0.03, (-0.05, 0.11), 20, 16, without_p)
     effect = PairedStats("facts", "control", 150, 0.02, (-0.05, 0.09), 18, 15, 0.7)
-    return DemoResult(rows, (350, 0, 150), effect, lift, (("graph", 9.0),), {}, "report.json", "out")
+    return DemoResult(rows, (350, 0, 150), effect, lift, (("graph", 9.0),), {}, "report.json", "out", "AVX2")
 
 
 def test_the_demo_table_keeps_its_columns_and_says_when_its_lift_is_noise():
@@ -133,6 +135,7 @@ def test_the_demo_table_keeps_its_columns_and_says_when_its_lift_is_noise():
     assert len({line.index(" 150 ") for line in rows}) == 1 and header.index("   n ") == rows[0].index(" 150 ")
     assert "150 test questions cannot tell the lift over the reader without facts from noise" in table
     assert "cannot tell" not in demo_result(without_p=0.01).table()
+    assert "cpu kernels: AVX2;" in table  # which kernels made the figures: other kernels give a few other answers
 
 
 def defined_concepts(graph: str) -> int:

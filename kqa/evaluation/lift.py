@@ -27,7 +27,9 @@ from kqa.data import load_mixture
 from kqa.errors import ConfigError, InputError
 from kqa.evaluation.metrics import bootstrap_ci, paired_stats
 from kqa.evaluation.results import PairedStats
+from kqa.models import cpu_kernels
 from kqa.retrieval.control import MatchedControlRetriever
+from kqa.retrieval.paths import RULES_VERSION as PATH_RULES
 from kqa.train import Trainer, split_questions
 from kqa.types import Evidence, Question
 
@@ -97,13 +99,14 @@ class KnowledgeLift:
     def __init__(self, adapter: AdapterConfig, train: TrainConfig, retriever, *, progress: bool = True,
                  graph_checksum: str | None = None, retrieval_key: object = None, readers: Sequence[str] = READERS):
         """`graph_checksum` and `retrieval_key` (e.g. the retrieval settings as JSON) tell stored facts/control
-        readers apart: a reader is reused only when they match (the `without` reader depends on neither)."""
+        readers apart: one is reused only when they and the graph paths' rules version match (the `without` reader
+        depends on none of them)."""
         unknown = sorted(set(readers) - set(READERS))
         if unknown:
             raise ValueError(f"`readers` {unknown} are not readers; valid: {list(READERS)}")
         self.adapter, self.train, self.retriever = adapter, train, retriever
         self.progress, self.readers = progress, tuple(readers)
-        self.knowledge = {"graph": graph_checksum, "retrieval": retrieval_key}
+        self.knowledge = {"graph": graph_checksum, "retrieval": retrieval_key, "path_rules": PATH_RULES}
 
     def run(self, questions: Sequence[Question], out_dir: str | Path, *,
             without_dir: str | Path | None = None) -> LiftResult:
@@ -158,14 +161,15 @@ class KnowledgeLift:
                          tuple(tuple(s) for s in scores))
 
     def _stamp(self, questions, knowledge: bool) -> dict:
-        """What a stored run must match to be reused: the settings, the questions, and for a reader of facts the
-        graph and the retrieval settings."""
+        """What a stored run must match to be reused: the settings, the questions, torch's CPU kernels, and for a
+        reader of facts the graph, the retrieval settings and the graph paths' rules version."""
         train = self.train.model_dump(mode="json")
         for field, unset in (("split_seed", None), ("gradient_checkpointing", False)):  # unset: the stamp of a run
             if train[field] is unset:  # stored before the field existed still matches
                 del train[field]
         return {"adapter": self.adapter.model_dump(mode="json"), "train": train,
-                "questions": [q.id for q in questions], "knowledge": self.knowledge if knowledge else None}
+                "questions": [q.id for q in questions], "knowledge": self.knowledge if knowledge else None,
+                "kernels": cpu_kernels()}  # other kernels train to a few other answers: not the same run
 
 
 def _check_test(test: Sequence[Question], n: int, train: TrainConfig) -> None:

@@ -12,6 +12,11 @@ from kqa.graph.model import Edge
 from kqa.retrieval.facts import is_retrievable
 
 
+# What the paths find in a given graph with given settings. Readers stored with facts an earlier version found are
+# retrained, not reused (kqa.evaluation.lift). 2: a direct edge is found on either concept's list (session 48).
+RULES_VERSION = 2
+
+
 class GraphView(Protocol):
     def neighbours(self, name: str, limit: int | None = None) -> list[Edge]:
         """Edges incident to `name`, most confident first; the first `limit` when given."""
@@ -21,7 +26,8 @@ class GraphView(Protocol):
 class PathConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_neighbours: int = Field(200, gt=0, description="Edges read per concept; hubs are cut to their most confident.")
+    max_neighbours: int = Field(200, gt=0, description="Edges read per concept; hubs are cut to their most confident "
+                                "(an edge joining a question and a choice concept is found on either one's list).")
     direct_weight: float = Field(1.0, ge=0, description="Score factor of an edge joining a question and a choice "
                                  "concept (0 turns such edges off, as for the two below).")
     two_hop_weight: float = Field(0.6, ge=0, description="Score factor of each edge on a 2-hop question->choice path.")
@@ -70,7 +76,9 @@ class PathFinder:
             for q, adj in q_adj.items():
                 if q == c:  # the choice repeats a question concept: nothing joins them, and every edge of it
                     continue  # would pass for a two-hop path
-                for edge in adj.get(c, ()):
+                # either side's list: a hub's is cut to its `max_neighbours` most confident edges, and the edge
+                # that joins it to a rarer concept is then on the rarer one's list only (423 of 1221 CSQA questions)
+                for edge in [*adj.get(c, ()), *c_adj.get(q, ())]:
                     self._keep(best, edge, self.config.direct_weight, "direct")
                 for middle in set(adj) & set(c_adj) - {q, c}:  # q - middle - c
                     for edge in adj[middle] + c_adj[middle]:

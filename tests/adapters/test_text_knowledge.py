@@ -161,6 +161,27 @@ def test_a_stored_reader_without_test_logits_is_tested_again_not_retrained(tiny_
         again.pair("facts", "without")
 
 
+def test_stored_readers_are_retrained_when_the_paths_find_other_facts_or_the_kernels_differ(tiny_bert_dir, tmp_path,
+                                                                                            monkeypatch):
+    questions = [make_question(f"Which word, number {i}?", WORDS[i % 5 : i % 5 + 3], f"t{i}", "A") for i in range(10)]
+    adapter = tiny_config(tiny_bert_dir, method="lora", knowledge="text", facts_per_choice=2)
+    train = TrainConfig(seed=0, train_fraction=0.6, dev_fraction=0.1, epochs=1, batch_size=4, max_length=48)
+    readers = ["without", "facts"]
+
+    def trained_at() -> dict[str, int]:
+        KnowledgeLift(adapter, train, AnswerRetriever(), progress=False, readers=readers).run(questions, tmp_path / "l")
+        return {r: (tmp_path / "l" / r / "adapter" / "adapter.safetensors").stat().st_mtime_ns for r in readers}
+
+    first = trained_at()
+    assert trained_at() == first  # reused
+    monkeypatch.setattr("kqa.evaluation.lift.PATH_RULES", -1)  # a retrieval version that finds other facts
+    second = trained_at()
+    assert second["without"] == first["without"] and second["facts"] > first["facts"]  # only the facts reader
+    monkeypatch.setattr("kqa.evaluation.lift.cpu_kernels", lambda: "other kernels")  # another machine's answers
+    third = trained_at()
+    assert third["without"] > second["without"] and third["facts"] > second["facts"]
+
+
 def test_lift_refuses_a_split_without_test_questions_or_answers_before_training(tiny_bert_dir, tmp_path):
     questions = [make_question(f"Which word, number {i}?", WORDS[i % 5 : i % 5 + 3], f"t{i}", "A") for i in range(10)]
     adapter = tiny_config(tiny_bert_dir, method="lora", knowledge="text")

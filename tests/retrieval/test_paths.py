@@ -48,16 +48,22 @@ def test_run_choices_is_run_per_choice_reading_each_concept_once(graph_dir):
     assert sorted(graph.calls) == sorted((name, 7) for name in {*question, "sea", "aquarium", "tank", "bank"})
 
 
-def test_hub_edges_past_the_cap_are_not_read(tmp_path):
+def test_an_edge_past_a_hubs_cap_is_found_on_the_other_concepts_list(tmp_path):
     from kqa.graph.builder import import_documents
     from tests.retrieval.conftest import document
 
-    acts = [f"act{i}" for i in range(30)]
-    import_documents(tmp_path / "g", [document("hub", [("person", "CapableOf", a) for a in acts])])
+    acts = [f"act{i}" for i in range(30)]  # person's 30 edges: it reads 5 of them, each act its one edge
+    crowd = [("crowd", "AtLocation", f"place{i}") for i in range(30)]  # another hub; its edge to person ranks last
+    triples = [("person", "CapableOf", a) for a in acts] + crowd + [("person", "UsedFor", "crowd")]
+    import_documents(tmp_path / "g", [document("hub", triples)])
     with GraphStore.open(tmp_path / "g") as store:
-        found = PathFinder(store, PathConfig(max_neighbours=5)).run(["person"], acts)
-        best = [e.id for e in store.neighbours("person")][:5]  # equal confidence: relation, then id decide
-    assert {s.edge.id for s in found if s.kind == "direct"} == set(best)  # the person side reads 5 of 30 edges
+        found = PathFinder(store, PathConfig(max_neighbours=5)).run_choices(["person"], [[a] for a in acts])
+        assert [[(s.edge.tail, s.kind) for s in per] for per in found] == [[(a, "direct")] for a in acts]
+        direct = [s for s in PathFinder(store, PathConfig(max_neighbours=5)).run(["person"], ["crowd"])
+                  if s.kind == "direct"]
+        assert direct == []  # past the cap on both lists: not read
+        wider = PathFinder(store, PathConfig(max_neighbours=40)).run(["person"], ["crowd"])
+        assert [(s.edge.relation, s.kind) for s in wider if s.kind == "direct"] == [("UsedFor", "direct")]
 
 
 def test_a_choice_repeating_a_question_concept_gets_no_paths_through_it(graph_dir):
