@@ -204,7 +204,8 @@ class Demo:
                                                         pipeline.retrieval))
 
     def _lift(self, adapter, train, retriever, questions: list[Question]):
-        """Train the three readers unless out/lift/<reader> holds one trained with these settings and graph."""
+        """Train the three readers unless out/lift/<reader> holds one trained with these settings, graph, path rules
+        and CPU kernels (kqa.evaluation.lift)."""
         from kqa.evaluation.lift import KnowledgeLift
         from kqa.train import graph_checksum
 

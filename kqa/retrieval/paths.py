@@ -77,7 +77,8 @@ class PathFinder:
                 if q == c:  # the choice repeats a question concept: nothing joins them, and every edge of it
                     continue  # would pass for a two-hop path
                 # either side's list: a hub's is cut to its `max_neighbours` most confident edges, and the edge
-                # that joins it to a rarer concept is then on the rarer one's list only (423 of 1221 CSQA questions)
+                # that joins it to a rarer concept is then on the rarer one's list only (423 of the 1221 CSQA
+                # questions get other facts over graphs/cn4-csqa, docs/results.md)
                 for edge in [*adj.get(c, ()), *c_adj.get(q, ())]:
                     self._keep(best, edge, self.config.direct_weight, "direct")
                 for middle in set(adj) & set(c_adj) - {q, c}:  # q - middle - c
