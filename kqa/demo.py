@@ -248,4 +248,3 @@ class Demo:
 def run_demo(config: DemoConfig | None = None) -> DemoResult:
     """The `kqa demo` entry point."""
     return Demo(config).run()
-

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from kqa.graph.model import Edge
 from kqa.retrieval.facts import is_retrievable
 
-
 # What the paths find in a given graph with given settings. Readers stored with facts an earlier version found are
 # retrained, not reused (kqa.evaluation.lift). 2: a direct edge is found on either concept's list (session 48).
 RULES_VERSION = 2
